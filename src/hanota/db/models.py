@@ -1,0 +1,226 @@
+"""The store's tables (SQLAlchemy 2.0 declarative). Identical behaviour on SQLite and PostgreSQL.
+
+Identifiers on the wire are kept as they are written there: EUI-64 Device IDs and User IDs as
+`XX-XX-XX-XX-XX-XX-XX-XX` strings (23 characters), firmware versions and hashes as hex strings.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from hanota.db.types import UTCDateTime
+
+EUI = String(23)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(StrEnum):
+    """User roles (DUIS), plus the DCC operator who runs the SSI's quarantine and thresholds."""
+
+    IS = "IS"  # Import Supplier
+    ES = "ES"  # Export Supplier
+    GS = "GS"  # Gas Supplier
+    RSA = "RSA"  # Registered Supplier Agent
+    ED = "ED"  # Electricity Distributor (network operator)
+    GT = "GT"  # Gas Transporter
+    OU = "OU"  # Other User
+    DCC = "DCC"  # DCC operator (SSI only; never sends DUIS)
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "Active"
+    SUSPENDED = "Suspended"
+    WITHDRAWN = "Withdrawn"
+
+
+class Region(StrEnum):
+    NORTH = "North"
+    CENTRAL = "Central"
+    SOUTH = "South"
+
+
+class DeviceType(StrEnum):
+    ESME = "ESME"
+    GSME = "GSME"
+    CHF = "CHF"
+    GPF = "GPF"
+    PPMID = "PPMID"
+    IHD = "IHD"
+    HCALCS = "HCALCS"
+    CAD = "CAD"
+
+
+class SMIStatus(StrEnum):
+    PENDING = "Pending"
+    WHITELISTED = "Whitelisted"
+    INSTALLED_NOT_COMMISSIONED = "InstalledNotCommissioned"
+    COMMISSIONED = "Commissioned"
+    DECOMMISSIONED = "Decommissioned"
+    WITHDRAWN = "Withdrawn"
+    SUSPENDED = "Suspended"
+    RECOVERY = "Recovery"
+    RECOVERED = "Recovered"
+
+
+class CPLStatus(StrEnum):
+    ACTIVE = "Active"
+    CANCELLED = "Cancelled"
+    EXPIRED = "Expired"
+    WITHDRAWN = "Withdrawn"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    eui: Mapped[str] = mapped_column(EUI, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[str] = mapped_column(String(64), doc="space-separated Role codes, e.g. 'IS GS'")
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
+    alert_endpoint: Mapped[str | None] = mapped_column(String(500), default=None)
+    market_share: Mapped[float | None] = mapped_column(default=None, doc="synthetic estates only")
+
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles.split())
+
+
+class Certificate(Base):
+    """A certificate the DSP trusts: a CA, a pinned leaf (DCC Boxed) or a User's XML-signing leaf."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("issuer", "serial", name="issuer_serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(200), doc="RFC 4514 issuer name as written in KeyInfo")
+    serial: Mapped[str] = mapped_column(String(50), index=True, doc="decimal serial number")
+    kind: Mapped[str] = mapped_column(String(16), doc="ca | pinned | leaf")
+    subject_eui: Mapped[str | None] = mapped_column(EUI, index=True)
+    role_code: Mapped[int | None] = mapped_column(Integer)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    pem: Mapped[str] = mapped_column(Text)
+
+
+class Premises(Base):
+    __tablename__ = "premises"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uprn: Mapped[str] = mapped_column(String(12), unique=True)
+    postcode: Mapped[str] = mapped_column(String(10))
+    region: Mapped[str] = mapped_column(String(8))
+    prepayment: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CommsHub(Base):
+    __tablename__ = "comms_hubs"
+
+    chf_id: Mapped[str] = mapped_column(EUI, primary_key=True)
+    gpf_id: Mapped[str] = mapped_column(EUI, unique=True)
+    premises_id: Mapped[int] = mapped_column(ForeignKey("premises.id"), index=True)
+    region: Mapped[str] = mapped_column(String(8), index=True)
+    firmware_version: Mapped[str] = mapped_column(String(8))
+    gbcs_version: Mapped[str] = mapped_column(String(8))
+    han_ota: Mapped[bool] = mapped_column(Boolean, doc="hub firmware supports HAN-device OTA (MP7)")
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_hub_type", "hub_id", "device_type"),)
+
+    device_id: Mapped[str] = mapped_column(EUI, primary_key=True)
+    device_type: Mapped[str] = mapped_column(String(8))
+    smi_status: Mapped[str | None] = mapped_column(String(32), doc="None for Type 2 devices (IHD)")
+    manufacturer: Mapped[str] = mapped_column(String(4), doc="ZigBee manufacturer code, 4 hex digits")
+    model: Mapped[str] = mapped_column(String(8), doc="model code, hex")
+    hardware_version: Mapped[int] = mapped_column(Integer)
+    firmware_version: Mapped[str | None] = mapped_column(String(8), doc="None: not recorded (A-001)")
+    hub_id: Mapped[str | None] = mapped_column(ForeignKey("comms_hubs.chf_id"))
+    premises_id: Mapped[int] = mapped_column(ForeignKey("premises.id"), index=True)
+    date_commissioned: Mapped[date | None] = mapped_column(Date)
+
+
+class SupplierRegistration(Base):
+    """Who is the import supplier of an ESME or the gas supplier of a GSME, and since when."""
+
+    __tablename__ = "supplier_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
+    supplier_eui: Mapped[str] = mapped_column(ForeignKey("users.eui"), index=True)
+    role: Mapped[str] = mapped_column(String(4), doc="IS for an ESME, GS for a GSME")
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    effective_to: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class CPLEntry(Base):
+    """One firmware version on the Central Products List (at most one entry per version, A-005)."""
+
+    __tablename__ = "cpl_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_type: Mapped[str] = mapped_column(String(8))
+    manufacturer: Mapped[str] = mapped_column(String(4))
+    model: Mapped[str] = mapped_column(String(8))
+    hw_version_min: Mapped[int] = mapped_column(Integer)
+    hw_version_max: Mapped[int] = mapped_column(Integer)
+    firmware_version: Mapped[str] = mapped_column(String(8), unique=True)
+    firmware_hash: Mapped[str] = mapped_column(
+        String(64), index=True, doc="SHA-256 of the Manufacturer Image"
+    )
+    gbcs_version: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    upgradeable: Mapped[bool] = mapped_column(Boolean, doc="devices on this version accept OTA updates")
+    image_type: Mapped[int | None] = mapped_column(Integer, doc="ZigBee OTA image type of the image")
+
+
+class FirmwareHistory(Base):
+    __tablename__ = "firmware_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
+    firmware_version: Mapped[str] = mapped_column(String(8))
+    previous_version: Mapped[str | None] = mapped_column(String(8))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(120), doc="estate | SR 8.4 <RequestID> | SR 11.4 <RequestID>")
+
+
+class RequestCounter(Base):
+    """The last RequestID counter accepted from each originator (a uint64, see `counter_key`)."""
+
+    __tablename__ = "request_counters"
+
+    originator_eui: Mapped[str] = mapped_column(EUI, primary_key=True)
+    last_counter: Mapped[str] = mapped_column(String(20))
+
+
+class Setting(Base):
+    """Small key/value facts about this DSP instance (e.g. which key signs responses)."""
+
+    __tablename__ = "dsp_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,71 @@
+"""One coded error tree.
+
+Every domain error carries the DUIS response code it is answered with, so that a request that fails
+gets that code, never a stack trace::
+
+    HanotaError                      (code E...)
+    ├── InputError                   malformed or hostile input (not XML, not DUIS, schema-invalid)
+    │   └── TooLarge                 the body or an attribute exceeds a limit
+    ├── SignatureError               the XML signature does not verify, or is not the DUIS profile
+    ├── AccessError                  the originator may not do this (E1, E2, E3, E4, E12, E13)
+    ├── ReplayError                  the RequestID counter is not greater than the last accepted one
+    ├── ValidationError              the request is well formed but cannot be served (SR-specific codes)
+    └── ConfigError                  the service is misconfigured (never the caller's fault)
+
+The code table itself (which code means what, public or assumed) lives in `hanota.duis.codes`.
+"""
+
+from __future__ import annotations
+
+
+class HanotaError(Exception):
+    """Base of every domain error; `code` is the DUIS response code the caller receives."""
+
+    code: str = "E0"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InputError(HanotaError):
+    """Malformed or hostile input: not XML, a DOCTYPE, not DUIS, schema-invalid."""
+
+    code = "E0"
+
+
+class TooLarge(InputError):
+    """A body, an image or a list is over its limit."""
+
+
+class SignatureError(HanotaError):
+    """The XML signature is absent, malformed, not the DUIS profile, or does not verify."""
+
+    code = "E0"
+
+
+class AccessError(HanotaError):
+    """Access control refused the request (E1 unknown user, E2 role, E3 status, E4 device, E12, E13)."""
+
+    code = "E1"
+
+
+class ReplayError(HanotaError):
+    """The RequestID counter is not strictly greater than the last accepted from that originator."""
+
+    code = "E0"
+
+
+class ValidationError(HanotaError):
+    """A well-formed, authorised request that cannot be served (SR-specific codes)."""
+
+
+class ConfigError(HanotaError):
+    """The service is misconfigured; never the caller's fault."""
+
+    code = "E0"

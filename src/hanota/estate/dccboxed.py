@@ -1,0 +1,97 @@
+"""The DCC Boxed home: the test devices of the DCC's public test environment, so that DCC Boxed samples
+and tooling work against hanota unchanged.
+
+Devices `00-DB-12-34-56-78-90-A0` ESME, `-A1` GSME, `-A2` CHF, `-A3` GPF, `-A4` PPMID: Commissioned, on a
+hub that supports HAN-device OTA, in the Central region (as the real DCC Boxed inventory answers).
+`90-B3-D5-1F-30-01-00-00` is their import and gas supplier. The firmware of the public 11.4 sample request
+(`shared/duis/samples/requests/11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML`) is on the CPL as Active,
+version `00000000`, for the PPMID's model (a test checks that the image below is byte-for-byte the sample's).
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+from hanota.db.bulk import BulkLoader, ts
+from hanota.estate import catalogue as cat
+from hanota.estate.generate import CPL_COLS, DEVICE_COLS, HUB_COLS, PREMISES_COLS, REG_COLS, USER_COLS
+from hanota.firmware import parse_image
+
+SUPPLIER_EUI = "90-B3-D5-1F-30-01-00-00"
+NETWORK_OPERATOR_EUI = "90-B3-D5-1F-30-02-00-00"
+OTHER_USER_EUI = "00-DB-12-34-56-78-00-04"
+ESME, GSME, CHF, GPF, PPMID = (f"00-DB-12-34-56-78-90-A{i}" for i in range(5))
+SAMPLE_FIRMWARE_VERSION = "00000000"
+# The FirmwareImage of the public 11.4 sample request (ZigBee OTA, manufacturer 0x121D, image type 0x0084,
+# hardware versions 0x1111–0x1211).
+SAMPLE_PPMID_IMAGE = base64.b64decode(
+    "HvHuCwABPAAEAB0ShADcrNysAgBJIGFtIGEgR0ZJIFBQTUlEIGZpcm13YXJlIGltYWdlICcBAAARERESQ3JpdGljYWxTb2Z0d2Fy"
+    "ZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfQ3JpdGljYWxTb2Z0d2FyZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfQ3JpdGljYWxTb2Z0"
+    "d2FyZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfQ3JpdGljYWxTb2Z0d2FyZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfQ3JpdGljYWxT"
+    "b2Z0d2FyZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfQ3JpdGljYWxTb2Z0d2FyZSBzYW1wbGUgZmlybXdhcmUgaW1hZ2VfCg=="
+)
+PPMID_MODEL = next(m for m in cat.MODELS if m.device_type == "PPMID" and m.manufacturer == "121D")
+PPMID_HARDWARE_VERSION = 0x1200  # inside the sample header's 0x1111–0x1211
+
+
+def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
+    """Append the DCC Boxed home, its supplier and the sample firmware's CPL entry (inside `load`'s tx)."""
+    esme_model = cat.models_of("ESME")[0]
+    gsme_model = cat.models_of("GSME")[0]
+    chf_model = cat.models_of("CHF")[0]
+    gpf_model = cat.models_of("GPF")[0]
+    since = datetime(2024, 1, 1, tzinfo=UTC)
+    load.rows(
+        "users",
+        USER_COLS,
+        [(SUPPLIER_EUI, "DCC Boxed Supplier", "IS GS", "Active", None, None)],
+    )
+    load.rows(
+        "cpl_entries",
+        CPL_COLS,
+        [
+            (
+                "PPMID", PPMID_MODEL.manufacturer, PPMID_MODEL.model, PPMID_MODEL.hw_min, PPMID_MODEL.hw_max,
+                SAMPLE_FIRMWARE_VERSION, parse_image(SAMPLE_PPMID_IMAGE).firmware_hash,
+                PPMID_MODEL.gbcs_version,
+                "Active", 1, PPMID_MODEL.image_type,
+            )
+        ],
+    )  # fmt: skip
+    load.rows("premises", PREMISES_COLS, [(premises_id, "123456789012", "DCC 1XB", "Central", 1)])
+    load.rows(
+        "comms_hubs", HUB_COLS, [(CHF, GPF, premises_id, "Central", cat.HUB_FIRMWARE_HAN_OTA, "4.2", 1)]
+    )
+    day = "2024-01-01"
+
+    def dev(did: str, dtype: str, m: cat.Model, hw: int) -> tuple[object, ...]:
+        return (
+            did,
+            dtype,
+            "Commissioned",
+            m.manufacturer,
+            m.model,
+            hw,
+            m.newest.version,
+            CHF,
+            premises_id,
+            day,
+        )
+
+    load.rows(
+        "devices",
+        DEVICE_COLS,
+        [
+            dev(CHF, "CHF", chf_model, chf_model.hw_min),
+            dev(GPF, "GPF", gpf_model, gpf_model.hw_min),
+            dev(ESME, "ESME", esme_model, esme_model.hw_min),
+            dev(GSME, "GSME", gsme_model, gsme_model.hw_min),
+            dev(PPMID, "PPMID", PPMID_MODEL, PPMID_HARDWARE_VERSION),
+        ],
+    )
+    load.rows(
+        "supplier_registrations",
+        REG_COLS,
+        [(ESME, SUPPLIER_EUI, "IS", ts(since), None), (GSME, SUPPLIER_EUI, "GS", ts(since), None)],
+    )

@@ -1,0 +1,53 @@
+"""One typed settings object, read from `HANOTA_*` environment variables and passed down explicitly.
+
+Nothing in hanota reads the environment at import time: entry points build a `Settings` and hand it to
+what they start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SESSION_SECRET = "hanota-development-only-secret"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """hanota's configuration. Every field can be set as `HANOTA_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HANOTA_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=Path(".hanota"), description="keys, the SQLite file and extracts")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
+    host: str = "127.0.0.1"
+    port: int = 8079
+    log_level: str = "info"
+    log_json: bool = False
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="largest DUIS request accepted (a full 11.4 is ~15 MB: 13.65 MB of base64 + 1.2 MB IDs)",
+    )
+    session_secret: str = DEV_SESSION_SECRET
+    session_ttl_seconds: int = 30 * 60
+    worker_poll_seconds: float = 0.2
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'hanota.db').as_posix()}"
+        if self.environment == "production" and self.session_secret == DEV_SESSION_SECRET:
+            raise ValueError("HANOTA_SESSION_SECRET must be set outside development")
+        return self
+
+    @property
+    def pki_dir(self) -> Path:
+        """Where `hanota pki init` writes keys and certificates, and the DSP's signing identity lives."""
+        return self.data_dir / "pki"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

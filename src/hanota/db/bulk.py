@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 
 def ts(dt: datetime) -> str:
@@ -82,3 +82,27 @@ class BulkLoader:
                 self._conn.rollback()
         finally:
             self._conn.close()
+
+
+def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert many rows inside `conn`'s open transaction, by the driver's fastest path.
+
+    SQLite: one `executemany`; PostgreSQL: `COPY … FROM STDIN`. Row values as for `BulkLoader`.
+    """
+    if not rows:
+        return
+    dbapi = conn.connection.driver_connection
+    if dbapi is None:
+        raise RuntimeError("no DBAPI connection")
+    cols = ", ".join(columns)
+    cur = dbapi.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608 - our names
+        else:
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    finally:
+        cur.close()

@@ -28,7 +28,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(u, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(u, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(u, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    _pg_utc(engine)
+    return engine
+
+
+def _pg_utc(engine: Engine) -> None:
+    """Every PostgreSQL session runs in UTC, so bulk-loaded zone-less timestamps mean UTC as on SQLite."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True
+        dbapi_conn.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.autocommit = False
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -224,3 +225,110 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# --- requests, distributions, alerts (issues 3–5) ------------------------------------------------
+
+
+class FirmwareImageBlob(Base):
+    """A firmware image as received, stored once however many requests carry it."""
+
+    __tablename__ = "firmware_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_hash: Mapped[str] = mapped_column(String(64), unique=True, doc="SHA-256 of the whole OTA file")
+    firmware_hash: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the Manufacturer Image")
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ServiceRequest(Base):
+    """Every DUIS request the DSP accepted for processing (also those rejected after verification)."""
+
+    __tablename__ = "service_requests"
+    __table_args__ = (Index("ix_service_requests_originator_received", "originator_eui", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(80), unique=True, doc="originator:target:counter")
+    originator_eui: Mapped[str] = mapped_column(EUI)
+    srv: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), doc="accepted | rejected | quarantined | deleted")
+    response_code: Mapped[str] = mapped_column(String(10))
+    firmware_version: Mapped[str | None] = mapped_column(String(8))
+    firmware_hash: Mapped[str | None] = mapped_column(String(64))
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("firmware_images.id"))
+    device_count: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_count: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class RequestDevice(Base):
+    """One device of an 11.4 / 11.1 request: where validation put it, and how far delivery got."""
+
+    __tablename__ = "request_devices"
+    __table_args__ = (Index("ix_request_devices_device_state", "device_id", "state"),)
+
+    request_pk: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(EUI, primary_key=True)
+    device_type: Mapped[str | None] = mapped_column(String(8))
+    hub_id: Mapped[str | None] = mapped_column(EUI)
+    region: Mapped[str | None] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(40), doc="Accepted, or the warning list it went to")
+    reason: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(
+        String(24),
+        doc="rejected | accepted | sent | csp_rejected | transferred | transfer_failed | activated "
+        "| activation_failed",
+    )
+    failure: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    transferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DistributionJob(Base):
+    """One file per CSP region per request, sent to that CSP's gateway by a worker."""
+
+    __tablename__ = "distribution_jobs"
+    __table_args__ = (Index("ix_distribution_jobs_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_pk: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    region: Mapped[str] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(
+        Integer, doc="0 = ESME/GSME firmware (11.1), 1 = HAN firmware (11.4)"
+    )
+    target_count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), doc="pending | sending | sent | failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejected_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertOutbox(Base):
+    """A signed DCC Alert waiting for (or done with) delivery; `alert_id` is stable across retries."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(80), unique=True)
+    recipient_eui: Mapped[str] = mapped_column(EUI, index=True)
+    code: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(40))
+    request_pk: Mapped[int | None] = mapped_column(ForeignKey("service_requests.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(EUI)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[bytes] = mapped_column(LargeBinary, doc="the signed sr:Response, exactly the bytes sent")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    mailbox: Mapped[bool] = mapped_column(Boolean, default=False, doc="no endpoint: held for pulling")
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,62 @@
+"""Who is interested in a device (domain.md §6).
+
+The suppliers interested in an IHD, PPMID (or any device on a hub other than a meter) are the import
+supplier of the ESME and the gas supplier of the GSME on the same hub: one or two suppliers. The one
+interested in an ESME is its import supplier; in a GSME, its gas supplier. Only registrations in force at
+`now` count.
+
+The SQL here is written as fragments so that set-based queries over 50,000 devices can embed them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import BindParameter, Connection, bindparam, text
+
+from hanota.db.types import UTCDateTime
+
+METER_TYPES = ("ESME", "GSME")
+
+# Registrations `r` (joined to meter `m`) that make a supplier interested in device `d`.
+_INTEREST_JOIN = """
+    FROM devices m
+    JOIN supplier_registrations r ON r.device_id = m.device_id
+    WHERE m.hub_id = {d}.hub_id AND m.device_type IN ('ESME', 'GSME')
+      AND ({d}.device_type NOT IN ('ESME', 'GSME') OR m.device_id = {d}.device_id)
+      AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
+      AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
+"""
+
+
+def interested_exists_sql(device_alias: str = "d", sender_param: str = "sender") -> str:
+    """`EXISTS (…)`: the supplier bound to `:sender` is interested in `device_alias` at `:now`."""
+    return f"EXISTS (SELECT 1 {_INTEREST_JOIN.format(d=device_alias)} AND r.supplier_eui = :{sender_param})"
+
+
+def now_param() -> BindParameter[datetime]:
+    return bindparam("now", type_=UTCDateTime())
+
+
+def interested_suppliers(conn: Connection, device_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
+    """Device ID → its interested suppliers (sorted), for a batch of devices in one query."""
+    if not device_ids:
+        return {}
+    stmt = text(
+        "SELECT d.device_id, r.supplier_eui "
+        + _INTEREST_JOIN.format(d="d").replace("FROM devices m", "FROM devices d JOIN devices m ON 1 = 1", 1)
+        + " AND d.device_id IN :ids"
+    ).bindparams(now_param(), bindparam("ids", expanding=True))
+    out: dict[str, set[str]] = defaultdict(set)
+    for did, eui in conn.execute(stmt, {"now": now, "ids": list(device_ids)}):
+        out[did].add(eui)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def is_interested(conn: Connection, device_id: str, supplier_eui: str, now: datetime) -> bool:
+    stmt = text(
+        f"SELECT 1 FROM devices d WHERE d.device_id = :did AND {interested_exists_sql()}"  # noqa: S608 - no input
+    ).bindparams(now_param())
+    return conn.execute(stmt, {"did": device_id, "sender": supplier_eui, "now": now}).first() is not None

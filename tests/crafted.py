@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from hanota.db.models import CommsHub, CPLEntry, Device, Premises, SupplierRegistration, User
 from hanota.firmware import build_image, parse_image
 
-S1, S2, S3, OTHER = (
+S1, S2, S3, OTHER, GONE = (
     "90-B3-D5-1F-70-00-00-01",
     "90-B3-D5-1F-70-00-00-02",
     "90-B3-D5-1F-70-00-00-03",
     "90-B3-D5-1F-70-00-00-09",
+    "90-B3-D5-1F-70-00-00-0A",  # has a certificate; tests delete the User to get E1
 )
 H1, H2, H3 = "AA-00-00-00-00-00-01-01", "AA-00-00-00-00-00-02-01", "AA-00-00-00-00-00-03-01"
 MFR, MODEL, OTHER_MODEL = "121D", "00840001", "00840099"
@@ -98,6 +99,7 @@ def build(engine: Engine) -> None:
                 User(eui=S2, name="S2", roles="IS GS", status="Active"),
                 User(eui=S3, name="S3", roles="IS", status="Active"),
                 User(eui=OTHER, name="Other", roles="OU", status="Active"),
+                User(eui=GONE, name="Gone", roles="IS", status="Active"),
             ]
         )
 

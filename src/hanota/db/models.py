@@ -155,12 +155,12 @@ class Device(Base):
     device_id: Mapped[str] = mapped_column(EUI, primary_key=True)
     device_type: Mapped[str] = mapped_column(String(8))
     smi_status: Mapped[str | None] = mapped_column(String(32), doc="None for Type 2 devices (IHD)")
-    manufacturer: Mapped[str] = mapped_column(String(4), doc="ZigBee manufacturer code, 4 hex digits")
-    model: Mapped[str] = mapped_column(String(8), doc="model code, hex")
-    hardware_version: Mapped[int] = mapped_column(Integer)
+    manufacturer: Mapped[str] = mapped_column(String(30), doc="ZigBee manufacturer code, 4 hex digits")
+    model: Mapped[str] = mapped_column(String(30), doc="model code, hex (DUIS allows up to 30 characters)")
+    hardware_version: Mapped[int | None] = mapped_column(Integer, doc="None: not known (pre-notified)")
     firmware_version: Mapped[str | None] = mapped_column(String(8), doc="None: not recorded (A-001)")
     hub_id: Mapped[str | None] = mapped_column(ForeignKey("comms_hubs.chf_id"))
-    premises_id: Mapped[int] = mapped_column(ForeignKey("premises.id"), index=True)
+    premises_id: Mapped[int | None] = mapped_column(ForeignKey("premises.id"), index=True)
     date_commissioned: Mapped[date | None] = mapped_column(Date)
 
 

@@ -1,0 +1,107 @@
+"""The HTTP API: DUIS at `POST /api/v1/serviceD`, health, and (later issues) CSP events, alert mailboxes
+and the SSI. Entry points only translate HTTP into calls of the layer below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from hanota import __version__
+from hanota.clock import Clock, SystemClock
+from hanota.db.engine import make_engine
+from hanota.db.migrate import upgrade
+from hanota.dsp.service import DSPService
+from hanota.dsp.trust import DbTrustStore, dsp_signer
+from hanota.logs import configure_logging, get_logger
+from hanota.settings import Settings
+
+log = get_logger("hanota.api")
+XML_TYPES = ("application/xml", "text/xml")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    dsp: DSPService
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:
+    """Everything the API needs, from settings: the migrated store, the trust store, the DSP key."""
+    if migrate:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    dsp = DSPService(
+        engine=engine,
+        clock=clock,
+        signer=dsp_signer(engine),
+        trust=DbTrustStore(engine),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return AppContext(settings=settings, engine=engine, clock=clock, dsp=dsp)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is over `limit` (never buffers more than limit + one chunk)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
+    app.state.ctx = ctx
+
+    @app.post(
+        "/api/v1/serviceD",
+        summary="DUIS non-device request (command variant 8): signed sr:Request in, signed sr:Response out",
+        response_class=Response,
+        responses={200: {"content": {"application/xml": {}}}, 400: {}, 413: {}, 415: {}},
+    )
+    async def service_d(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in XML_TYPES:
+            return PlainTextResponse("send the DUIS request as application/xml\n", status_code=415)
+        body = await _read_limited(request, ctx.settings.max_body_bytes)
+        if body is None:
+            return PlainTextResponse(
+                f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
+            )
+        answer = await run_in_threadpool(ctx.dsp.handle, body)
+        headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
+        return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers)
+
+    @app.get("/healthz", summary="liveness", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok\n"
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> PlainTextResponse:
+        log.error("unexpected error", path=request.url.path, error=type(exc).__name__)
+        return PlainTextResponse("internal error (logged)\n", status_code=500)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (`hanota.api.app:app_from_env`) for multi-process serving: settings from HANOTA_*."""
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(build_context(settings, migrate=False))

@@ -1,0 +1,231 @@
+"""The DSP's front door for DUIS non-device requests (`POST /api/v1/serviceD`).
+
+Order of work for one request (nothing is trusted before step 3):
+
+1. size (HTTP 413 over the limit);
+2. hardened parse: not XML, a DOCTYPE, entities → DUIS E100 when a RequestID can be read, else HTTP 400;
+3. signature over the bytes received (DUIS profile, certificate by serial, chain or pin, role 135, signer =
+   the RequestID's originator) → E40; from here on only the verified content is used;
+4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;
+5. the target is the DCC (E42), the command variant is the SRV's (E12);
+6. in ONE transaction: the originator is a known User (E1) and Active (E3), one of its roles is eligible
+   for the SRV (E2), the RequestID counter is greater than the last accepted (E41, persisted); then the SR
+   handler runs in a savepoint. A handler's business refusal (an SR-specific code) rolls back the
+   handler's work but keeps the counter and a record of the refused request; anything before the handler
+   that fails leaves the store untouched.
+7. the answer is signed with the DSP key over exactly the bytes returned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from hanota.clock import Clock
+from hanota.cpl.prenotify import prenotify
+from hanota.db.models import RequestCounter, User
+from hanota.db.types import counter_key
+from hanota.dsp.update_firmware import FIRMWARE_SRS, Validated, record, record_rejection, validate
+from hanota.duis import (
+    Request,
+    RequestID,
+    Signer,
+    TrustStore,
+    Verifier,
+    codes,
+    parse_request,
+    validate_schema,
+)
+from hanota.duis.models import (
+    DevicePrenotification,
+    DSPUpdateFirmwareWarning,
+    DSPUpdatePPMIDFirmwareWarning,
+    Payload,
+    ReadInventory,
+    Response,
+    ResponseMessage,
+    UpdateFirmware,
+    UpdateInventory,
+    UpdatePPMIDFirmware,
+    render_response_element,
+)
+from hanota.duis.xmlparse import parse_document
+from hanota.errors import AccessError, HanotaError, InputError, ReplayError, TooLarge
+from hanota.inventory.read import read_inventory
+from hanota.inventory.update import update_inventory
+from hanota.logs import get_logger
+
+log = get_logger("hanota.dsp")
+SR_NS = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the HTTP layer sends back."""
+
+    status: int
+    body: bytes
+    media_type: str = "application/xml"
+    code: str | None = None
+
+
+def _peek(root: etree._Element) -> tuple[RequestID | None, str | None]:
+    """The RequestID and SRV as written, before verification: used ONLY to address an error answer."""
+    rid: RequestID | None = None
+    srv: str | None = None
+    header = root.find(f"{SR_NS}Header")
+    if header is not None:
+        text = header.findtext(f"{SR_NS}RequestID")
+        try:
+            rid = RequestID.parse(text) if text else None
+        except (InputError, ValueError):
+            rid = None
+        srv_text = (header.findtext(f"{SR_NS}ServiceReferenceVariant") or "").strip()
+        srv = srv_text if codes.srv_row(srv_text) is not None else None
+    return rid, srv
+
+
+class DSPService:
+    """Turns request bytes into signed answer bytes. Thread-safe; one per process."""
+
+    def __init__(
+        self, *, engine: Engine, clock: Clock, signer: Signer, trust: TrustStore, max_body_bytes: int
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.signer = signer
+        self.max_body_bytes = max_body_bytes
+        self.verifier = Verifier(trust, accepted_roles=(codes.ROLE_XML_SIGNING,), max_bytes=max_body_bytes)
+
+    # -- entry point ---------------------------------------------------------------------------------------
+    def handle(self, body: bytes) -> Answer:
+        t0 = time.perf_counter()
+        if len(body) > self.max_body_bytes:
+            return Answer(413, f"request body over {self.max_body_bytes} bytes\n".encode(), "text/plain")
+        try:
+            root = parse_document(body, max_bytes=self.max_body_bytes)
+        except TooLarge as e:
+            return Answer(413, f"{e.message}\n".encode(), "text/plain")
+        except InputError as e:
+            return Answer(400, f"not a DUIS request: {e.message}\n".encode(), "text/plain")
+        rid, srv = _peek(root)
+        if rid is None:
+            return Answer(400, b"not a DUIS request: no readable RequestID\n", "text/plain")
+        now = self.clock.now()
+        try:
+            verified = self.verifier.verify(root, now=now, expected_signer_eui=rid.originator)
+            validate_schema(verified.root)
+            request = parse_request(verified.root)
+            response = self._process(request, now)
+        except HanotaError as e:
+            code = e.code if codes.is_known_response_code(e.code) else codes.MALFORMED_REQUEST
+            log.info("request refused", request_id=str(rid), srv=srv, code=code, reason=e.message,
+                     ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+            if srv is None:
+                return Answer(400, f"{code}: {e.message}\n".encode(), "text/plain", code)
+            response = Response(rid, code, now, ResponseMessage(srv))
+        signed = self.signer.sign_element(render_response_element(response))
+        log.info("request answered", request_id=str(response.request_id), originator=rid.originator, srv=srv,
+                 code=response.response_code, ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+        return Answer(200, signed, code=response.response_code)
+
+    # -- the checks and the transaction --------------------------------------------------------------------
+    def _process(self, request: Request, now: datetime) -> Response:
+        row = codes.srv_row(request.srv)
+        if row is None or not row.served:
+            raise AccessError(
+                f"SRV {request.srv} is not served here", code=codes.INVALID_REQUEST_TYPE_FOR_URL
+            )
+        rid = request.request_id
+        if request.command_variant not in row.command_variants:
+            raise AccessError(
+                f"command variant {request.command_variant} is not valid for SRV {request.srv}",
+                code=codes.INVALID_COMMAND_VARIANT,
+            )
+        if request.command_variant == codes.CV_NON_DEVICE and rid.target != codes.DCC_EUI:
+            raise AccessError(
+                f"the target of a CV 8 request is the DCC ({codes.DCC_EUI})", code=codes.TARGET_NOT_DCC
+            )
+        with self.engine.begin() as conn:
+            user = conn.execute(select(User.roles, User.status).where(User.eui == rid.originator)).first()
+            if user is None:
+                raise AccessError(f"{rid.originator} is not a DCC User", code=codes.INVALID_USER)
+            if user.status != "Active":
+                raise AccessError(f"{rid.originator} is {user.status}", code=codes.INVALID_USER_STATUS)
+            if not set(user.roles.split()) & row.roles:
+                raise AccessError(
+                    f"none of the roles {user.roles} may send SRV {request.srv}",
+                    code=codes.ROLE_NOT_PERMITTED,
+                )
+            self._advance_counter(conn, rid)
+            savepoint = conn.begin_nested()
+            try:
+                payload, code = self._dispatch(conn, request, now)
+                savepoint.commit()
+            except HanotaError as e:
+                savepoint.rollback()
+                if not codes.is_known_response_code(e.code):
+                    raise
+                record_rejection(
+                    conn, request_id=str(rid), sender=rid.originator, srv=request.srv, error=e, now=now
+                )
+                log.info("request refused by its handler", request_id=str(rid), code=e.code, reason=e.message)
+                return Response(rid, e.code, now, ResponseMessage(request.srv))
+        return Response(rid, code, now, ResponseMessage(request.srv, payload))
+
+    def _advance_counter(self, conn: Connection, rid: RequestID) -> None:
+        key = counter_key(rid.counter)
+        moved = conn.execute(
+            update(RequestCounter)
+            .where(RequestCounter.originator_eui == rid.originator, RequestCounter.last_counter < key)
+            .values(last_counter=key)
+        ).rowcount
+        if moved:
+            return
+        exists = conn.execute(
+            select(RequestCounter.last_counter).where(RequestCounter.originator_eui == rid.originator)
+        ).first()
+        if exists is not None:
+            raise ReplayError(
+                f"counter {rid.counter} is not greater than the last accepted ({int(exists[0])})",
+                code=codes.REPLAYED_COUNTER,
+            )
+        conn.execute(insert(RequestCounter).values(originator_eui=rid.originator, last_counter=key))
+
+    def _dispatch(self, conn: Connection, request: Request, now: datetime) -> tuple[Payload | None, str]:
+        body = request.body
+        rid = request.request_id
+        if isinstance(body, ReadInventory):
+            return read_inventory(conn, body), codes.SUCCESS
+        if isinstance(body, UpdateInventory):
+            update_inventory(conn, body, sender=rid.originator, request_id=str(rid), now=now)
+            return None, codes.SUCCESS
+        if isinstance(body, DevicePrenotification):
+            prenotify(conn, body, request_id=str(rid), now=now)
+            return None, codes.SUCCESS
+        if isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
+            sr = FIRMWARE_SRS[request.srv]
+            v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
+                         firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
+            record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
+                   firmware_version=body.firmware_version, now=now)  # fmt: skip
+            return _warning(v), v.response_code
+        raise AccessError(f"SRV {request.srv} is not served here", code=codes.INVALID_REQUEST_TYPE_FOR_URL)
+
+
+def _warning(v: Validated) -> Payload | None:
+    lists = v.lists()
+    if not lists:
+        return None
+    cls = DSPUpdatePPMIDFirmwareWarning if v.sr.srv == "11.4" else DSPUpdateFirmwareWarning
+    return cls(
+        invalid_device_ids=tuple(lists.get("InvalidDeviceIDList", ())),
+        not_commissioned=tuple(lists.get("NotCommissionedDeviceIDList", ())),
+        not_applicable_firmware=tuple(lists.get("NotApplicableFirmwareDeviceIDList", ())),
+        other_request_in_progress=tuple(lists.get("OtherRequestInProgressList", ())),
+        invalid_gbcs_version=tuple(lists.get("InvalidGBCSVersionList", ())),
+    )

@@ -1,0 +1,55 @@
+"""hanota.duis: the DUIS wire format (pure: imports nothing of hanota but `hanota.errors`).
+
+- `codes`: the SRV matrix, response codes and DCC alert codes, each row public or assumed.
+- `xmlparse`: hardened parsing (`parse_document`) and DUIS 5.4 schema validation (`validate_schema`).
+- `models`: typed requests, responses and DCC alerts; `parse_request`, `parse_response`, `render_response`.
+- `signing`: XMLDSig with the DUIS profile only (`Signer`, `Verifier`, `TrustStore`).
+
+A request is handled as::
+
+    root = parse_document(body, max_bytes=MAX_REQUEST_BYTES)       # hostile input refused here
+    verified = verifier.verify(root, now=clock.now(), expected_signer_eui=<originator read from root>)
+    validate_schema(verified.root)                                  # the signed content, without signature
+    request = parse_request(verified.root)                          # only what the signature covers
+"""
+
+from .models import (
+    Request,
+    RequestID,
+    Response,
+    parse_request,
+    parse_response,
+    render_request,
+    render_response,
+)
+from .signing import (
+    Signer,
+    StaticTrustStore,
+    TrustStore,
+    Verified,
+    Verifier,
+    load_certificate,
+    load_private_key,
+)
+from .xmlparse import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, parse_document, validate_schema
+
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "Request",
+    "RequestID",
+    "Response",
+    "Signer",
+    "StaticTrustStore",
+    "TrustStore",
+    "Verified",
+    "Verifier",
+    "load_certificate",
+    "load_private_key",
+    "parse_document",
+    "parse_request",
+    "parse_response",
+    "render_request",
+    "render_response",
+    "validate_schema",
+]

@@ -1,0 +1,44 @@
+"""A live DSP over real HTTP on a crafted estate with a fresh PKI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+import crafted
+from hanota.api.app import build_context, create_app
+from hanota.clock import ManualClock
+from hanota.estate.pki import init_pki
+from hanota.settings import Settings
+from liveserver import LiveServer
+
+
+@dataclass
+class Live:
+    url: str
+    engine: Engine
+    pki: Path
+    clock: ManualClock
+    client: httpx.Client
+
+    def post(self, body: bytes, content_type: str = "application/xml") -> httpx.Response:
+        return self.client.post(
+            f"{self.url}/api/v1/serviceD", content=body, headers={"content-type": content_type}
+        )
+
+
+@pytest.fixture
+def live(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Live]:
+    crafted.build(engine)
+    clock = ManualClock(crafted.NOW)
+    init_pki(engine, tmp_path / "pki", now=crafted.NOW)
+    settings = Settings(data_dir=tmp_path, database_url=db_url)
+    ctx = build_context(settings, clock=clock, migrate=False)
+    with LiveServer(create_app(ctx)) as server, httpx.Client(timeout=30) as client:
+        yield Live(server.url, engine, tmp_path / "pki", clock, client)
+    ctx.engine.dispose()

@@ -1,0 +1,86 @@
+"""POST /api/v1/serviceD end to end over HTTP: signed in, signed out, access control in order."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text, update
+
+import crafted as c
+from api.conftest import Live
+from duisclient import request, signed, signer_for
+from hanota.db.models import User
+from hanota.duis import parse_document, parse_response
+from hanota.duis.models import (
+    DSPInventory,
+    DSPUpdatePPMIDFirmwareWarning,
+    ReadInventory,
+    UpdatePPMIDFirmware,
+)
+
+
+def answer(live: Live, body: bytes) -> tuple[str, object]:
+    r = live.post(body)
+    assert r.status_code == 200, r.text
+    resp = parse_response(parse_document(r.content, max_bytes=10_000_000))
+    assert r.headers["x-duis-response-code"] == resp.response_code
+    return resp.response_code, resp.body
+
+
+def test_read_inventory_shows_ihd_firmware(live: Live) -> None:
+    s1 = signer_for(live.pki, c.S1)
+    code, body = answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.I_OK))))
+    assert code == "I0"
+    payload = body.payload  # type: ignore[attr-defined]
+    assert isinstance(payload, DSPInventory)
+    first = payload.devices[0]
+    assert first.device_id == c.I_OK and first.device_type.value == "IHD"
+    assert first.firmware_version == c.OLD_VERSION and first.firmware_version_status is not None
+    assert {d.device_id for d in payload.devices} >= {c.I_OK, c.P_OK, c.E1}
+
+
+def test_update_ppmid_firmware_over_http(live: Live) -> None:
+    s1 = signer_for(live.pki, c.S1)
+    ids = tuple(e.device_id for e in c.MIXED)
+    code, body = answer(
+        live, signed(s1, request(c.S1, "11.4", UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, ids)))
+    )
+    assert code == "W110401"
+    warning = body.payload  # type: ignore[attr-defined]
+    assert isinstance(warning, DSPUpdatePPMIDFirmwareWarning)
+    got = {d: name for name, ds in warning.lists() for d in ds}
+    assert got == {e.device_id: e.outcome for e in c.MIXED if e.outcome != "Accepted"}
+    with live.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM request_devices WHERE state = 'accepted'")).scalar_one()
+            == 3
+        )
+
+
+def test_replayed_counter_is_refused_and_persisted(live: Live) -> None:
+    s1 = signer_for(live.pki, c.S1)
+    req = request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), counter=500)
+    assert answer(live, signed(s1, req))[0] == "I0"
+    assert answer(live, signed(s1, req))[0] == "E41"
+    lower = request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), counter=499)
+    assert answer(live, signed(s1, lower))[0] == "E41"
+
+
+def test_access_control_codes(live: Live) -> None:
+    other = signer_for(live.pki, c.OTHER)
+    body = UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.P_OK,))
+    assert answer(live, signed(other, request(c.OTHER, "11.4", body)))[0] == "E2"
+    s3 = signer_for(live.pki, c.S3)
+    with live.engine.begin() as conn:
+        conn.execute(update(User).where(User.eui == c.S3).values(status="Suspended"))
+    assert answer(live, signed(s3, request(c.S3, "8.2", ReadInventory(device_id=c.P_OK))))[0] == "E3"
+    gone = signer_for(live.pki, c.GONE)
+    with live.engine.begin() as conn:
+        conn.execute(text("DELETE FROM users WHERE eui = :e"), {"e": c.GONE})
+    assert answer(live, signed(gone, request(c.GONE, "8.2", ReadInventory(device_id=c.P_OK))))[0] == "E1"
+    s1 = signer_for(live.pki, c.S1)
+    assert (
+        answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), target=c.S2)))[0]
+        == "E42"
+    )
+    assert answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), cv=3)))[0] == "E12"
+    with live.engine.connect() as conn:
+        assert conn.execute(select(User.eui).where(User.eui == c.S1)).first() is not None

@@ -9,6 +9,7 @@ import typer
 from hanota import __version__
 from hanota.cli.common import console, load_settings
 from hanota.cli.estate import estate_app, pki_app
+from hanota.cli.serve import serve, sr_app
 from hanota.db.migrate import downgrade, upgrade
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
 app.add_typer(estate_app, name="estate")
 app.add_typer(pki_app, name="pki")
 app.add_typer(db_app, name="db")
+app.add_typer(sr_app, name="sr")
+app.command()(serve)
 
 
 @app.command()

@@ -1,0 +1,198 @@
+"""`hanota serve` and `hanota sr …`: run the DSP, and drive it as a supplier would."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+
+from hanota.api.app import build_context, create_app
+from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.clock import SystemClock
+from hanota.duis import (
+    Request,
+    RequestID,
+    Signer,
+    StaticTrustStore,
+    Verifier,
+    load_certificate,
+    load_private_key,
+    parse_response,
+    render_request,
+)
+from hanota.duis import codes as duis_codes
+from hanota.duis.models import (
+    DCCAlertMessage,
+    DevicePrenotification,
+    DeviceType,
+    DSPInventory,
+    ReadInventory,
+    RequestBody,
+    UpdateDeviceDetails,
+    UpdateFirmware,
+    UpdateInventory,
+    UpdatePPMIDFirmware,
+)
+from hanota.errors import HanotaError
+
+sr_app = typer.Typer(help="Build, sign and submit DUIS requests, as a supplier would.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default HANOTA_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default HANOTA_PORT or 8079)")] = None,
+    workers: Annotated[int, typer.Option(help="processes (more than 1: each a full API process)")] = 1,
+) -> None:
+    """Run the DSP's HTTP API (DUIS at /api/v1/serviceD)."""
+    settings = load_settings()
+    migrated_engine(settings).dispose()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"hanota DSP on http://{host}:{port}/api/v1/serviceD  (store: {settings.database_url})")
+    if workers > 1:
+        uvicorn.run("hanota.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")  # fmt: skip
+        return
+    ctx = build_context(settings, migrate=False)
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+
+
+def _ids(values: list[str] | None, file: Path | None) -> tuple[str, ...]:
+    ids = list(values or [])
+    if file is not None:
+        ids += [x.strip() for x in file.read_text().replace("\n", ",").split(",") if x.strip()]
+    return tuple(ids)
+
+
+@sr_app.command("build")
+def sr_build(
+    srv: Annotated[str, typer.Argument(help="11.4, 11.1, 8.2, 8.4 or 12.2")],
+    originator: Annotated[str, typer.Option(help="your User ID (EUI)")],
+    counter: Annotated[int | None, typer.Option(help="RequestID counter (default: milliseconds now)")] = None,
+    device: Annotated[list[str] | None, typer.Option(help="a device ID (repeat for several)")] = None,
+    devices_file: Annotated[Path | None, typer.Option(help="a file of device IDs (comma or newline)")] = None,
+    image: Annotated[Path | None, typer.Option(help="the firmware image (11.4, 11.1)")] = None,
+    firmware_version: Annotated[
+        str | None, typer.Option(help="firmware version (11.4, 11.1, 8.4, 12.2)")
+    ] = None,
+    device_type: Annotated[str | None, typer.Option(help="device type (12.2)")] = None,
+    manufacturer: Annotated[str | None, typer.Option(help="manufacturer (12.2)")] = None,
+    model: Annotated[str | None, typer.Option(help="model (12.2)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """Build an unsigned DUIS request from arguments."""
+    ids = _ids(device, devices_file)
+    try:
+        body: RequestBody
+        if srv in ("11.4", "11.1"):
+            if image is None or firmware_version is None or not ids:
+                raise typer.BadParameter("11.4/11.1 need --image, --firmware-version and devices")
+            cls = UpdatePPMIDFirmware if srv == "11.4" else UpdateFirmware
+            body = cls(image.read_bytes(), firmware_version, ids)
+        elif srv == "8.2":
+            body = ReadInventory(device_id=ids[0] if ids else None)
+        elif srv == "8.4":
+            body = UpdateInventory(ids[0], UpdateDeviceDetails(firmware_version=firmware_version))
+        elif srv == "12.2":
+            if not (ids and device_type and manufacturer and model):
+                raise typer.BadParameter("12.2 needs --device, --device-type, --manufacturer and --model")
+            body = DevicePrenotification(ids[0], manufacturer, model, DeviceType(device_type),
+                                         firmware_version=firmware_version)  # fmt: skip
+        else:
+            raise typer.BadParameter(f"SRV {srv} is not one this tool builds")
+        req = Request(
+            schema_version="5.4",
+            request_id=RequestID(originator.upper(), duis_codes.DCC_EUI, counter or int(time.time() * 1000)),
+            command_variant=duis_codes.CV_NON_DEVICE,
+            service_reference=duis_codes.service_reference_of(srv),
+            srv=srv,
+            body=body,
+        )
+    except (ValueError, IndexError) as e:
+        err_console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    data = render_request(req)
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+
+
+@sr_app.command("sign")
+def sr_sign(
+    file: Annotated[Path, typer.Argument(help="the unsigned (or placeholder-signed) request")],
+    key: Annotated[Path, typer.Option(help="your XML-signing private key (PEM or DER)")],
+    cert: Annotated[Path, typer.Option(help="its certificate")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
+) -> None:
+    """Sign a request with the DUIS profile (enveloped, exclusive C14N, ECDSA-SHA256, IssuerSerial)."""
+    try:
+        data = Signer(load_private_key(key), load_certificate(cert)).sign(file.read_bytes())
+    except HanotaError as e:
+        err_console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+
+
+@sr_app.command("submit")
+def sr_submit(
+    url: Annotated[str, typer.Argument(help="the DSP, e.g. http://127.0.0.1:8079 (the path is added)")],
+    file: Annotated[Path, typer.Argument(help="a signed request")],
+    dsp_cert: Annotated[
+        Path | None, typer.Option(help="the DSP's certificate (default: this store's)")
+    ] = None,
+) -> None:
+    """POST a signed request, verify the signed answer, and print it."""
+    if not url.rstrip("/").endswith("/api/v1/serviceD"):
+        url = url.rstrip("/") + "/api/v1/serviceD"
+    r = httpx.post(url, content=file.read_bytes(), headers={"content-type": "application/xml"}, timeout=120)
+    if r.status_code != 200:
+        err_console.print(f"[red]HTTP {r.status_code}[/red]: {r.text.strip()}")
+        raise typer.Exit(1)
+    if dsp_cert is None:
+        from hanota.dsp.trust import dsp_signer
+
+        cert = dsp_signer(migrated_engine(load_settings())).certificate
+    else:
+        cert = load_certificate(dsp_cert)
+    verifier = Verifier(StaticTrustStore(pinned=[cert]), accepted_roles=(duis_codes.ROLE_DSP_XML_SIGNING,))
+    try:
+        verified = verifier.verify(r.content, now=SystemClock().now())
+        resp = parse_response(verified.root)
+    except HanotaError as e:
+        err_console.print(f"[red]the answer does not verify: {e}[/red]")
+        raise typer.Exit(1) from e
+    row = duis_codes.response_code(resp.response_code)
+    console.print(
+        f"[bold]{resp.response_code}[/bold] {row.meaning}  (signature verified: {verified.signer_eui})"
+    )
+    console.print(f"RequestID {resp.request_id}  at {_fmt(resp.response_datetime)}")
+    body = resp.body
+    if isinstance(body, DCCAlertMessage):
+        console.print(body)
+        return
+    payload = body.payload
+    if isinstance(payload, DSPInventory):
+        for d in payload.devices:
+            console.print(
+                f"  {d.device_id} {d.device_type.value:6} {d.device_status.value if d.device_status else '-':26} "
+                f"fw {d.firmware_version or '-':8} fw-status {d.firmware_version_status or '-'} "
+                f"CPL {d.cpl_status or '-'} {d.csp_region or ''}"
+            )
+    elif payload is not None and hasattr(payload, "lists"):
+        for name, ids in payload.lists():
+            if ids:
+                console.print(f"  {name}: {len(ids)} — {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}")
+
+
+def _fmt(dt: datetime) -> str:
+    return dt.isoformat()

@@ -3,7 +3,7 @@
 Every domain error carries the DUIS response code it is answered with, so that a request that fails
 gets that code, never a stack trace::
 
-    HanotaError                      (code E...)
+    HanotaError                      (code E100 unless a subclass or the raiser says otherwise)
     ├── InputError                   malformed or hostile input (not XML, not DUIS, schema-invalid)
     │   └── TooLarge                 the body or an attribute exceeds a limit
     ├── SignatureError               the XML signature does not verify, or is not the DUIS profile
@@ -21,7 +21,7 @@ from __future__ import annotations
 class HanotaError(Exception):
     """Base of every domain error; `code` is the DUIS response code the caller receives."""
 
-    code: str = "E0"
+    code: str = "E100"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -36,17 +36,19 @@ class HanotaError(Exception):
 class InputError(HanotaError):
     """Malformed or hostile input: not XML, a DOCTYPE, not DUIS, schema-invalid."""
 
-    code = "E0"
+    code = "E100"
 
 
 class TooLarge(InputError):
     """A body, an image or a list is over its limit."""
 
+    code = "E44"
+
 
 class SignatureError(HanotaError):
     """The XML signature is absent, malformed, not the DUIS profile, or does not verify."""
 
-    code = "E0"
+    code = "E40"
 
 
 class AccessError(HanotaError):
@@ -58,7 +60,7 @@ class AccessError(HanotaError):
 class ReplayError(HanotaError):
     """The RequestID counter is not strictly greater than the last accepted from that originator."""
 
-    code = "E0"
+    code = "E41"
 
 
 class ValidationError(HanotaError):
@@ -68,4 +70,4 @@ class ValidationError(HanotaError):
 class ConfigError(HanotaError):
     """The service is misconfigured; never the caller's fault."""
 
-    code = "E0"
+    code = "E100"

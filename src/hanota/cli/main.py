@@ -47,3 +47,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument()] = "base") -> None:
     settings = load_settings()
     downgrade(settings.database_url, revision)
     console.print(f"downgraded {settings.database_url} to {revision}")
+
+
+if __name__ == "__main__":
+    app()

@@ -7,6 +7,8 @@ failing half-way); on PostgreSQL, a normal pool.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,8 +46,19 @@ def _pg_utc(engine: Engine) -> None:
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL, foreign keys, and one writer at a time across threads AND processes.
+
+    SQLite's own busy handler polls with growing sleeps, which under contention between processes gives
+    100 ms tails. Instead each transaction first takes an exclusive `flock` on `<db>.writelock` (the kernel
+    wakes the next waiter as soon as it is released), then `BEGIN IMMEDIATE`; commit or rollback releases it.
+    """
+    database = engine.url.database
+    lock_path = f"{database}.writelock" if database and database != ":memory:" else None
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        if lock_path is not None:
+            record.info["lock_fd"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -56,9 +69,41 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_conn: Any, record: Any) -> None:
+        fd = record.info.pop("lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def _lock_fd(conn: Any) -> int | None:
+        fd = conn.connection._connection_record.info.get("lock_fd")
+        return fd if isinstance(fd, int) else None
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        fd = _lock_fd(conn)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+
+    def _release(conn: Any) -> None:
+        fd = _lock_fd(conn)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        fd = record.info.get("lock_fd")
+        if isinstance(fd, int):
+            fcntl.flock(fd, fcntl.LOCK_UN)  # belt and braces: never keep the lock in the pool
 
 
 class UnitOfWork:

@@ -1,0 +1,113 @@
+"""Fixtures for the DUIS tests: the shared reference material, signers, trust stores and a test PKI.
+
+The shared material (schema samples, DCC Boxed PKI) is looked up at ``$HANOTA_SHARED_DIR`` or else
+``<repo>/../shared``; tests that need it are marked ``shared`` and skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from duis_testkit import Listener, TestPKI
+
+from hanota.duis import signing
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shared_dir() -> Path:
+    configured = os.environ.get("HANOTA_SHARED_DIR")
+    return Path(configured) if configured else REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if not (path / "duis").is_dir():
+        pytest.skip(f"shared DUIS material not found at {path} (set HANOTA_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def duis_dir(shared_dir: Path) -> Path:
+    return shared_dir / "duis"
+
+
+@pytest.fixture(scope="session")
+def pki_dir(duis_dir: Path) -> Path:
+    return duis_dir / "pki"
+
+
+@pytest.fixture(scope="session")
+def requests_dir(duis_dir: Path) -> Path:
+    return duis_dir / "samples" / "requests"
+
+
+@pytest.fixture(scope="session")
+def responses_dir(duis_dir: Path) -> Path:
+    return duis_dir / "samples" / "responses"
+
+
+@pytest.fixture(scope="session")
+def supplier_signer(pki_dir: Path) -> signing.Signer:
+    """The DCC Boxed supplier 90-B3-D5-1F-30-01-00-00, role 135 XML signing."""
+    return signing.Signer(
+        signing.load_private_key(pki_dir / "xml-sign-90B3D51F30010000-ds.key.pem"),
+        signing.load_certificate(pki_dir / "xml-sign-90B3D51F30010000-ds.pem"),
+    )
+
+
+@pytest.fixture(scope="session")
+def pki_trust(pki_dir: Path) -> signing.StaticTrustStore:
+    """Every certificate of the DCC Boxed folder, pinned (the Z1 CA certificate is not published with them)."""
+    return signing.StaticTrustStore.from_directory(pki_dir)
+
+
+@pytest.fixture(scope="session")
+def request_verifier(pki_trust: signing.StaticTrustStore) -> signing.Verifier:
+    return signing.Verifier(pki_trust)
+
+
+@pytest.fixture(scope="session")
+def test_pki() -> TestPKI:
+    return TestPKI()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Network watch: a local TCP listener that records any connection (C-level fetches included)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    """A local HTTP-ish listener; a test fails if libxml2 (or anything) connects to it."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, address = server.accept()
+            except OSError:
+                continue
+            seen.append(f"{address[0]}:{address[1]}")
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield Listener(f"http://127.0.0.1:{port}", seen)
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()

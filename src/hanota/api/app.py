@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from hanota import __version__
 from hanota.clock import Clock, SystemClock
@@ -68,6 +69,9 @@ def create_app(ctx: AppContext) -> FastAPI:
         title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
     )
     app.state.ctx = ctx
+    # DUIS handling is CPU-bound: more threads than cores only make them convoy on the GIL and the store's
+    # write lock. One per process; scale with `hanota serve --workers N`.
+    limiters: dict[str, anyio.CapacityLimiter] = {}
 
     @app.post(
         "/api/v1/serviceD",
@@ -84,7 +88,8 @@ def create_app(ctx: AppContext) -> FastAPI:
             return PlainTextResponse(
                 f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
             )
-        answer = await run_in_threadpool(ctx.dsp.handle, body)
+        limiter = limiters.get("dsp") or limiters.setdefault("dsp", anyio.CapacityLimiter(1))
+        answer = await to_thread.run_sync(ctx.dsp.handle, body, limiter=limiter)
         headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
         return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers)
 

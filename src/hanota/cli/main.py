@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hanota import __version__
+from hanota.cli.capacity import capacity_app
 from hanota.cli.common import console, load_settings
 from hanota.cli.estate import estate_app, pki_app
 from hanota.cli.serve import serve, sr_app
@@ -23,6 +24,7 @@ app.add_typer(estate_app, name="estate")
 app.add_typer(pki_app, name="pki")
 app.add_typer(db_app, name="db")
 app.add_typer(sr_app, name="sr")
+app.add_typer(capacity_app, name="capacity")
 app.command()(serve)
 
 

@@ -1,0 +1,60 @@
+"""The simulated network behind each CSP: WAN → Comms Hub → ZigBee HAN.
+
+Pure: no database, no HTTP, no wall clock; it imports nothing of hanota but `hanota.clock` and
+`hanota.errors`. The engine (`NetworkEngine`) is shared by the live CSP gateways and the capacity planner:
+
+    engine = NetworkEngine(default_profile(), Region.SOUTH, seed=7)
+    engine.submit(distribution, at=0.0)
+    for event in engine.advance_to(3600.0):
+        ...
+
+Parameters live in `profile.toml` (loaded by `load_profile`); see `engine` for the model, event
+granularity, determinism and replay, and `live` for driving an engine from an injected clock.
+"""
+
+from hanota.network.distribution import DeviceClass, Distribution, PriorityClass, Target, TargetTable
+from hanota.network.engine import EngineStats, NetworkEngine, TargetResults
+from hanota.network.events import ClassQueueState, Event, EventKind, FailureReason, QueueState
+from hanota.network.live import ClockDriver
+from hanota.network.outcomes import OUTCOME_REASONS, OutcomeRates
+from hanota.network.profile import (
+    HanProfile,
+    HubProfile,
+    NetworkProfile,
+    ProfileError,
+    Region,
+    RegionWan,
+    WanProfile,
+    default_profile,
+    load_profile,
+)
+from hanota.network.wan import NightWindow
+
+__all__ = [
+    "OUTCOME_REASONS",
+    "ClassQueueState",
+    "ClockDriver",
+    "DeviceClass",
+    "Distribution",
+    "EngineStats",
+    "Event",
+    "EventKind",
+    "FailureReason",
+    "HanProfile",
+    "HubProfile",
+    "NetworkEngine",
+    "NetworkProfile",
+    "NightWindow",
+    "OutcomeRates",
+    "PriorityClass",
+    "ProfileError",
+    "QueueState",
+    "Region",
+    "RegionWan",
+    "Target",
+    "TargetResults",
+    "TargetTable",
+    "WanProfile",
+    "default_profile",
+    "load_profile",
+]

@@ -1,0 +1,296 @@
+"""The network profile: every parameter of the model, loaded from one TOML file into frozen dataclasses.
+
+The shipped `profile.toml` cites, for every value, the row of `docs/capacity-parameters.md` it comes from
+(W4, H5, ...) or says "assumed". A scenario overrides any value by giving the same keys; unknown keys and
+wrongly typed values are refused with a `ProfileError` naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hanota.errors import ConfigError
+from hanota.network.han import block_count, block_time
+from hanota.network.outcomes import OutcomeRates
+from hanota.network.wan import NightWindow, wan_transfer_time
+
+
+class ProfileError(ConfigError):
+    """A profile or a scenario override is malformed: unknown key, wrong type, or value out of range."""
+
+
+class Region(StrEnum):
+    """The three CSP regions."""
+
+    NORTH = "north"
+    CENTRAL = "central"
+    SOUTH = "south"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionWan:
+    """One region's WAN: `sessions` concurrent transfers at `bitrate_bps` each."""
+
+    region: Region
+    technology: str
+    sessions: int
+    bitrate_bps: float
+
+
+@dataclass(frozen=True, slots=True)
+class WanProfile:
+    """The WANs of all regions and what they share: protocol overhead and session set-up time."""
+
+    overhead: float
+    session_setup_s: float
+    north: RegionWan
+    central: RegionWan
+    south: RegionWan
+
+    def region(self, region: Region | str) -> RegionWan:
+        """The WAN of `region`."""
+        return {Region.NORTH: self.north, Region.CENTRAL: self.central, Region.SOUTH: self.south}[
+            Region(region)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class HubProfile:
+    """The Comms Hub as OTA server: download slots (H9), busy back-off (H9) and image cache size."""
+
+    max_concurrent_downloads: int
+    busy_retry_s: float
+    cache_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class HanProfile:
+    """ZigBee OTA timing: block size, per-block time by device class, client query period, activation."""
+
+    block_size_bytes: int
+    mains_block_rtt_s: float
+    server_throttle_s: float
+    sleepy_poll_s: float
+    query_interval_s: float
+    query_jitter_s: float
+    activation_delay_s: float
+    unreachable_timeout_s: float
+
+    def block_time(self, *, sleepy: bool) -> float:
+        """Seconds per block for a sleepy or a mains-powered device."""
+        return block_time(
+            sleepy=sleepy,
+            mains_rtt_s=self.mains_block_rtt_s,
+            throttle_s=self.server_throttle_s,
+            sleepy_poll_s=self.sleepy_poll_s,
+        )
+
+    def download_time(self, image_size: int, *, sleepy: bool) -> float:
+        """Seconds to download an image of `image_size` bytes: blocks × per-block time."""
+        return block_count(image_size, self.block_size_bytes) * self.block_time(sleepy=sleepy)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProfile:
+    """Everything the network model needs, as loaded from `profile.toml` plus overrides."""
+
+    window: NightWindow
+    wan: WanProfile
+    hub: HubProfile
+    han: HanProfile
+    outcomes: OutcomeRates
+
+    def wan_time(self, region: Region | str, image_size: int) -> float:
+        """Seconds one WAN session of `region` takes to carry an image to one hub."""
+        wan = self.wan.region(region)
+        return wan_transfer_time(image_size, wan.bitrate_bps, self.wan.overhead, self.wan.session_setup_s)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> NetworkProfile:
+        """A copy with the values in `overrides` (same shape as `profile.toml`) replaced."""
+        return profile_from_mapping(merge_overrides(self.to_mapping(), overrides))
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The profile in the shape of `profile.toml`."""
+
+        def region(r: RegionWan) -> dict[str, Any]:
+            return {"technology": r.technology, "sessions": r.sessions, "bitrate_bps": r.bitrate_bps}
+
+        return {
+            "window": {"start_h": self.window.start_h, "end_h": self.window.end_h},
+            "wan": {
+                "overhead": self.wan.overhead,
+                "session_setup_s": self.wan.session_setup_s,
+                "north": region(self.wan.north),
+                "central": region(self.wan.central),
+                "south": region(self.wan.south),
+            },
+            "hub": {
+                "max_concurrent_downloads": self.hub.max_concurrent_downloads,
+                "busy_retry_s": self.hub.busy_retry_s,
+                "cache_bytes": self.hub.cache_bytes,
+            },
+            "han": {name: getattr(self.han, name) for name in _HAN_KEYS},
+            "outcomes": {name: getattr(self.outcomes, name) for name in _OUTCOME_KEYS},
+        }
+
+
+_HAN_KEYS = (
+    "block_size_bytes",
+    "mains_block_rtt_s",
+    "server_throttle_s",
+    "sleepy_poll_s",
+    "query_interval_s",
+    "query_jitter_s",
+    "activation_delay_s",
+    "unreachable_timeout_s",
+)
+_OUTCOME_KEYS = ("device_unreachable", "transfer_failure", "image_discarded", "activation_failure")
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """`base` with `overrides` merged in, table by table; a key `base` lacks is refused."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        path = f"{where}{key}"
+        if key not in merged:
+            raise ProfileError(f"unknown profile key {path!r}")
+        if isinstance(merged[key], dict):
+            if not isinstance(value, Mapping):
+                raise ProfileError(f"profile key {path!r} must be a table")
+            merged[key] = merge_overrides(merged[key], value, f"{path}.")
+        else:
+            merged[key] = value
+    return merged
+
+
+class _Reader:
+    """Typed, checked access to one table of a profile mapping."""
+
+    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ProfileError(f"profile key {where!r} must be a table")
+        self.data = data
+        self.where = where
+        self.used: set[str] = set()
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data:
+            raise ProfileError(f"profile key {self.where}.{key} is missing")
+        self.used.add(key)
+        return self.data[key]
+
+    def number(self, key: str, *, minimum: float = 0.0, positive: bool = False) -> float:
+        value = self._get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ProfileError(f"profile key {self.where}.{key} must be a number, got {value!r}")
+        if value < minimum or (positive and value <= 0):
+            raise ProfileError(f"profile key {self.where}.{key} is out of range: {value!r}")
+        return float(value)
+
+    def integer(self, key: str, *, minimum: int = 0) -> int:
+        value = self._get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProfileError(f"profile key {self.where}.{key} must be an integer, got {value!r}")
+        if value < minimum:
+            raise ProfileError(f"profile key {self.where}.{key} must be at least {minimum}, got {value}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise ProfileError(f"profile key {self.where}.{key} must be a string, got {value!r}")
+        return value
+
+    def table(self, key: str) -> _Reader:
+        return _Reader(self._get(key), f"{self.where}.{key}" if self.where else key)
+
+    def done(self) -> None:
+        extra = set(self.data) - self.used
+        if extra:
+            raise ProfileError(f"unknown profile keys in {self.where or 'profile'}: {sorted(extra)}")
+
+
+def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
+    """Build and check a profile from a mapping shaped like `profile.toml`."""
+    root = _Reader(data, "")
+    try:
+        w = root.table("window")
+        window = NightWindow(w.number("start_h"), w.number("end_h"))
+        w.done()
+
+        wan_t = root.table("wan")
+        regions = {}
+        for region in Region:
+            r = wan_t.table(region.value)
+            regions[region] = RegionWan(
+                region=region,
+                technology=r.text("technology"),
+                sessions=r.integer("sessions", minimum=1),
+                bitrate_bps=r.number("bitrate_bps", positive=True),
+            )
+            r.done()
+        wan = WanProfile(
+            overhead=wan_t.number("overhead", positive=True),
+            session_setup_s=wan_t.number("session_setup_s"),
+            north=regions[Region.NORTH],
+            central=regions[Region.CENTRAL],
+            south=regions[Region.SOUTH],
+        )
+        wan_t.done()
+
+        h = root.table("hub")
+        hub = HubProfile(
+            max_concurrent_downloads=h.integer("max_concurrent_downloads", minimum=1),
+            busy_retry_s=h.number("busy_retry_s"),
+            cache_bytes=h.integer("cache_bytes", minimum=0),
+        )
+        h.done()
+
+        n = root.table("han")
+        han = HanProfile(
+            block_size_bytes=n.integer("block_size_bytes", minimum=1),
+            **{key: n.number(key) for key in _HAN_KEYS if key != "block_size_bytes"},
+        )
+        n.done()
+
+        o = root.table("outcomes")
+        outcomes = OutcomeRates(**{key: o.number(key) for key in _OUTCOME_KEYS})
+        o.done()
+        root.done()
+    except ValueError as exc:
+        raise ProfileError(str(exc)) from exc
+    return NetworkProfile(window=window, wan=wan, hub=hub, han=han, outcomes=outcomes)
+
+
+def load_profile(
+    path: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> NetworkProfile:
+    """Load a profile TOML (default: the shipped `profile.toml`) and apply `overrides`."""
+    if path is None:
+        text = resources.files("hanota.network").joinpath("profile.toml").read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile is not valid TOML: {exc}") from exc
+    if overrides:
+        data = merge_overrides(data, overrides)
+    return profile_from_mapping(data)
+
+
+@cache
+def default_profile() -> NetworkProfile:
+    """The shipped profile (loaded once)."""
+    return load_profile()

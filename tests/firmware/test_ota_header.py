@@ -141,7 +141,7 @@ def test_refuses_bad_magic() -> None:
     with pytest.raises(InputError) as excinfo:
         OTAHeader.deserialize(data)
     assert refusal(excinfo) == "expected magic 0x0BEEF11E, got 0x0BEEF11F"
-    assert excinfo.value.code == "E0"
+    assert excinfo.value.code == "E100"  # malformed input: the code a DUIS answer would carry
 
 
 def test_refuses_big_endian_magic() -> None:

@@ -11,11 +11,9 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from hanota.db.models import CPLEntry, Device, FirmwareHistory
+from hanota.duis.codes import PRENOTIFY_DEVICE_EXISTS, PRENOTIFY_FIRMWARE_NOT_ACTIVE
 from hanota.duis.models import DevicePrenotification
 from hanota.errors import ValidationError
-
-PRENOTIFY_FIRMWARE_NOT_ACTIVE = "E120201"
-PRENOTIFY_DEVICE_EXISTS = "E120203"
 
 
 def prenotify(conn: Connection, body: DevicePrenotification, *, request_id: str, now: datetime) -> None:

@@ -252,6 +252,9 @@ FIRMWARE_VERSION_MISMATCH = "E110103"
 FIRMWARE_NO_DEVICE_LEFT = "E110105"
 FIRMWARE_IMAGE_NOT_FOR_DEVICE_TYPES = "E110106"
 FIRMWARE_DEVICES_EXCLUDED = "W110101"
+# 12.2 Device Pre-notification (codes public, meanings assumed).
+PRENOTIFY_FIRMWARE_NOT_ACTIVE = "E120201"
+PRENOTIFY_DEVICE_EXISTS = "E120203"
 
 RESPONSE_CODES: tuple[ResponseCodeRow, ...] = (
     ResponseCodeRow(
@@ -448,6 +451,20 @@ RESPONSE_CODES: tuple[ResponseCodeRow, ...] = (
         FIRMWARE_DEVICES_EXCLUDED,
         "FIRMWARE_DEVICES_EXCLUDED",
         "11.1: accepted with some devices excluded (DSPUpdateFirmwareWarning lists them and why)",
+        ASSUMED,
+        "code public (duis-5.4.xsd); meaning our rule",
+    ),
+    ResponseCodeRow(
+        PRENOTIFY_FIRMWARE_NOT_ACTIVE,
+        "PRENOTIFY_FIRMWARE_NOT_ACTIVE",
+        "12.2: the device's firmware version is not Active on the CPL for its manufacturer and model (A-002)",
+        ASSUMED,
+        "code public (duis-5.4.xsd); meaning our rule",
+    ),
+    ResponseCodeRow(
+        PRENOTIFY_DEVICE_EXISTS,
+        "PRENOTIFY_DEVICE_EXISTS",
+        "12.2: the device is already in the SMI",
         ASSUMED,
         "code public (duis-5.4.xsd); meaning our rule",
     ),

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SESSION_SECRET = "hanota-development-only-secret"  # noqa: S105 - refused outside development
+DEV_CSP_SECRET = "hanota-development-only-csp-secret"  # noqa: S105 - refused outside development
 
 
 class Settings(BaseSettings):
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     session_secret: str = DEV_SESSION_SECRET
     session_ttl_seconds: int = 30 * 60
     worker_poll_seconds: float = 0.2
+    run_worker: bool = Field(default=True, description="`hanota serve` also runs the distribution worker")
+    inprocess_gateways: bool = Field(
+        default=True, description="serve the three CSP gateways under /csp/<region>"
+    )
+    csp_secret: str = DEV_CSP_SECRET
+    csp_north_url: str = ""
+    csp_central_url: str = ""
+    csp_south_url: str = ""
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -41,6 +50,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'hanota.db').as_posix()}"
         if self.environment == "production" and self.session_secret == DEV_SESSION_SECRET:
             raise ValueError("HANOTA_SESSION_SECRET must be set outside development")
+        if self.environment == "production" and self.csp_secret == DEV_CSP_SECRET:
+            raise ValueError("HANOTA_CSP_SECRET must be set outside development")
         return self
 
     @property
@@ -51,3 +62,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def csp_urls(self, base_url: str | None = None) -> dict[str, str]:
+        """Where each region's gateway is: HANOTA_CSP_<REGION>_URL, else in-process under this server."""
+        base = (base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        given = {"North": self.csp_north_url, "Central": self.csp_central_url, "South": self.csp_south_url}
+        return {region: url or f"{base}/csp/{region.lower()}" for region, url in given.items()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 import crafted
-from hanota.api.app import build_context, create_app
+from hanota.api.app import AppContext, build_context, create_app, make_router
 from hanota.clock import ManualClock
+from hanota.dsp.router import Router
 from hanota.estate.pki import init_pki
 from hanota.settings import Settings
 from liveserver import LiveServer
@@ -25,6 +26,13 @@ class Live:
     pki: Path
     clock: ManualClock
     client: httpx.Client
+    ctx: AppContext
+    routers: list[Router] = field(default_factory=list)
+
+    def router(self, name: str = "test") -> Router:
+        r = make_router(self.ctx, self.url, name=name)
+        self.routers.append(r)
+        return r
 
     def post(self, body: bytes, content_type: str = "application/xml") -> httpx.Response:
         return self.client.post(
@@ -40,5 +48,8 @@ def live(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Live]:
     settings = Settings(data_dir=tmp_path, database_url=db_url)
     ctx = build_context(settings, clock=clock, migrate=False)
     with LiveServer(create_app(ctx)) as server, httpx.Client(timeout=30) as client:
-        yield Live(server.url, engine, tmp_path / "pki", clock, client)
+        live = Live(server.url, engine, tmp_path / "pki", clock, client, ctx)
+        yield live
+        for r in live.routers:
+            r.close()
     ctx.engine.dispose()

@@ -63,4 +63,7 @@ def test_settings_refuse_the_development_secret_in_production(monkeypatch: pytes
     with pytest.raises(ValueError, match="SESSION_SECRET"):
         Settings()
     monkeypatch.setenv("HANOTA_SESSION_SECRET", "a-real-secret-from-the-vault")
+    with pytest.raises(ValueError, match="CSP_SECRET"):
+        Settings()
+    monkeypatch.setenv("HANOTA_CSP_SECRET", "another-real-secret")
     assert Settings().environment == "production"

@@ -3,7 +3,11 @@ and the SSI. Entry points only translate HTTP into calls of the layer below."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import anyio
 from anyio import to_thread
@@ -12,9 +16,14 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Engine
 
 from hanota import __version__
+from hanota.alerts.outbox import AlertWriter
 from hanota.clock import Clock, SystemClock
+from hanota.csp.client import CSPClient
+from hanota.csp.gateway import REGIONS, Gateway, gateway_router
+from hanota.csp.interface import API_VERSION, region_key
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
+from hanota.dsp.router import Router
 from hanota.dsp.service import DSPService
 from hanota.dsp.trust import DbTrustStore, dsp_signer
 from hanota.logs import configure_logging, get_logger
@@ -30,6 +39,14 @@ class AppContext:
     engine: Engine
     clock: Clock
     dsp: DSPService
+    gateways: list[Gateway] = field(default_factory=list)
+    router: Router | None = None
+
+
+def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "serve") -> Router:
+    """A distribution worker for this context, sending to the configured (or in-process) gateways."""
+    client = CSPClient(ctx.settings.csp_urls(base_url), ctx.settings.csp_secret)
+    return Router(ctx.engine, ctx.clock, client, AlertWriter(ctx.dsp.signer), name=f"{name}-{os.getpid()}")
 
 
 def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:
@@ -46,7 +63,12 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         trust=DbTrustStore(engine),
         max_body_bytes=settings.max_body_bytes,
     )
-    return AppContext(settings=settings, engine=engine, clock=clock, dsp=dsp)
+    gateways = (
+        [Gateway(r, engine, clock, region_key(settings.csp_secret, r)) for r in REGIONS]
+        if settings.inprocess_gateways
+        else []
+    )
+    return AppContext(settings=settings, engine=engine, clock=clock, dsp=dsp, gateways=gateways)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -65,9 +87,31 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 
 def create_app(ctx: AppContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if ctx.router is not None:
+            thread = threading.Thread(
+                target=ctx.router.run_forever, args=(stop, ctx.settings.worker_poll_seconds), daemon=True
+            )
+            thread.start()
+        yield
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=30)
+        if ctx.router is not None:
+            ctx.router.close()
+
     app = FastAPI(
-        title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json"
-    )
+        title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )  # fmt: skip
+    for gw in ctx.gateways:
+        sub = FastAPI(title=f"hanota CSP gateway {gw.region}", version=API_VERSION, openapi_url="/v1/openapi.json",
+                      docs_url="/v1/docs")  # fmt: skip
+        sub.include_router(gateway_router(gw))
+        app.mount(f"/csp/{gw.region.lower()}", sub)
     app.state.ctx = ctx
     # DUIS handling is CPU-bound: more threads than cores only make them convoy on the GIL and the store's
     # write lock. One per process; scale with `hanota serve --workers N`.
@@ -109,4 +153,7 @@ def app_from_env() -> FastAPI:
     """uvicorn factory (`hanota.api.app:app_from_env`) for multi-process serving: settings from HANOTA_*."""
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    return create_app(build_context(settings, migrate=False))
+    ctx = build_context(settings, migrate=False)
+    if settings.run_worker:
+        ctx.router = make_router(ctx)
+    return create_app(ctx)

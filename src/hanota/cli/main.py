@@ -10,7 +10,7 @@ from hanota import __version__
 from hanota.cli.capacity import capacity_app
 from hanota.cli.common import console, load_settings
 from hanota.cli.estate import estate_app, pki_app
-from hanota.cli.serve import serve, sr_app
+from hanota.cli.serve import csp_app, serve, sr_app, worker
 from hanota.db.migrate import downgrade, upgrade
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sr_app, name="sr")
 app.add_typer(capacity_app, name="capacity")
 app.command()(serve)
+app.command()(worker)
+app.add_typer(csp_app, name="csp")
 
 
 @app.command()

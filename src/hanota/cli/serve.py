@@ -12,7 +12,7 @@ import httpx
 import typer
 import uvicorn
 
-from hanota.api.app import build_context, create_app
+from hanota.api.app import build_context, create_app, make_router
 from hanota.cli.common import console, err_console, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
@@ -60,7 +60,52 @@ def serve(
                     log_level="warning")  # fmt: skip
         return
     ctx = build_context(settings, migrate=False)
+    if settings.run_worker:
+        ctx.router = make_router(ctx, f"http://{host}:{port}")
     uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+
+
+def worker() -> None:
+    """Run the distribution worker alone (send pending distributions to the CSP gateways), until Ctrl-C."""
+    import threading
+
+    settings = load_settings()
+    ctx = build_context(settings)
+    router = make_router(ctx, name="worker")
+    console.print(f"distribution worker on {settings.database_url}; CSPs: {settings.csp_urls()}")
+    stop = threading.Event()
+    try:
+        router.run_forever(stop, settings.worker_poll_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+csp_app = typer.Typer(help="CSP gateways (one per region) run on their own.", no_args_is_help=True)
+
+
+@csp_app.command("serve")
+def csp_serve(
+    region: Annotated[str, typer.Option(help="north, central or south")],
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8081,
+) -> None:
+    """Serve one region's gateway (its interface at /v1/distributions, OpenAPI at /v1/openapi.json)."""
+    from fastapi import FastAPI
+
+    from hanota.csp.gateway import REGIONS, Gateway, gateway_router
+    from hanota.csp.interface import region_key
+
+    settings = load_settings()
+    name = region.capitalize()
+    if name not in REGIONS:
+        err_console.print(f"[red]unknown region {region!r}: north, central or south[/red]")
+        raise typer.Exit(2)
+    engine = migrated_engine(settings)
+    gw = Gateway(name, engine, SystemClock(), region_key(settings.csp_secret, name))
+    app = FastAPI(title=f"hanota CSP gateway {name}", openapi_url="/v1/openapi.json", docs_url="/v1/docs")
+    app.include_router(gateway_router(gw))
+    console.print(f"CSP {name} gateway on http://{host}:{port}/v1/distributions")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def _ids(values: list[str] | None, file: Path | None) -> tuple[str, ...]:

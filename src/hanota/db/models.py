@@ -332,3 +332,43 @@ class AlertOutbox(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     mailbox: Mapped[bool] = mapped_column(Boolean, default=False, doc="no endpoint: held for pulling")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- CSP gateway side (each gateway owns these rows for its region) ---
+
+
+class CSPDistribution(Base):
+    """A distribution a CSP gateway accepted: the image (once) and the file's header fields."""
+
+    __tablename__ = "csp_distributions"
+    __table_args__ = (UniqueConstraint("region", "distribution_id", name="region_distribution"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(8))
+    distribution_id: Mapped[str] = mapped_column(String(80), doc="the DSP's idempotency key")
+    request_id: Mapped[str] = mapped_column(String(80))
+    priority: Mapped[str] = mapped_column(String(12), doc="ESME_GSME | HAN")
+    firmware_version: Mapped[str] = mapped_column(String(8))
+    firmware_hash: Mapped[str] = mapped_column(String(64))
+    image_size: Mapped[int] = mapped_column(Integer)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_count: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[str] = mapped_column(Text, doc="the JSON answer given, repeated verbatim on a resend")
+
+
+class CSPTarget(Base):
+    """One target of a CSP distribution and how far delivery got."""
+
+    __tablename__ = "csp_targets"
+    __table_args__ = (Index("ix_csp_targets_state", "state"),)
+
+    distribution_pk: Mapped[int] = mapped_column(ForeignKey("csp_distributions.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(EUI, primary_key=True)
+    chf_id: Mapped[str] = mapped_column(EUI)
+    device_type: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(
+        String(24), doc="queued | transferred | transfer_failed | activated | ..."
+    )
+    reason: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

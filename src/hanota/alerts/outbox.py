@@ -1,0 +1,61 @@
+"""DCC Alerts into the outbox: built, signed over the exact bytes that will be sent, and written in the
+caller's transaction with a stable ID (a resend or a re-run of the cause never makes a second one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hanota.db.models import AlertOutbox, User
+from hanota.duis import RequestID, Signer, codes
+from hanota.duis.models import DCCAlert, DCCAlertMessage, Response, render_response_element
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    alert_id: str  # stable: derived from the cause, never random
+    recipient: str
+    alert: DCCAlert
+    request_pk: int | None = None
+    request_id: RequestID | None = None
+    device_id: str | None = None
+
+
+class AlertWriter:
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def render(self, a: PendingAlert, now: datetime) -> tuple[str, bytes]:
+        msg = DCCAlertMessage.of(a.alert)
+        resp = Response(a.request_id, codes.SUCCESS, now, msg)
+        return msg.code, self.signer.sign_element(render_response_element(resp))
+
+    def write(self, conn: Connection, alerts: Sequence[PendingAlert], now: datetime) -> int:
+        """Insert the alerts (skipping IDs already there); returns how many were new."""
+        if not alerts:
+            return 0
+        endpoints = dict(
+            conn.execute(
+                User.__table__.select()
+                .with_only_columns(User.eui, User.alert_endpoint)
+                .where(User.eui.in_({a.recipient for a in alerts}))
+            ).all()
+        )
+        rows = []
+        for a in alerts:
+            code, body = self.render(a, now)
+            rows.append(
+                {
+                    "alert_id": a.alert_id, "recipient_eui": a.recipient, "code": code,
+                    "kind": type(a.alert).__name__, "request_pk": a.request_pk, "device_id": a.device_id,
+                    "created_at": now, "body": body, "attempts": 0, "next_attempt_at": now,
+                    "mailbox": endpoints.get(a.recipient) is None,
+                }
+            )  # fmt: skip
+        ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(AlertOutbox)
+        result = conn.execute(ins.on_conflict_do_nothing(index_elements=["alert_id"]), rows)
+        return int(result.rowcount or 0)

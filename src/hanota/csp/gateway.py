@@ -1,0 +1,141 @@
+"""A CSP gateway for one region: accepts distributions, rejects targets it does not recognise, and records
+accepted work in its durable queue (`csp_targets`, state `queued`).
+
+It checks each target against its hub records (here the store's Comms Hubs and devices, which stand for the
+CSP's own copy): an unknown CHF, a hub in another region, or a device not on that hub's HAN is rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from starlette.concurrency import run_in_threadpool
+
+from hanota.clock import Clock
+from hanota.csp.interface import (
+    SIGNATURE_HEADER,
+    Distribution,
+    DistributionAnswer,
+    Rejection,
+    RejectReason,
+    Target,
+    check_signature,
+)
+from hanota.db.bulk import insert_rows, ts
+from hanota.db.models import CSPDistribution
+
+REGIONS = ("North", "Central", "South")
+
+
+class Gateway:
+    def __init__(self, region: str, engine: Engine, clock: Clock, key: bytes) -> None:
+        if region not in REGIONS:
+            raise ValueError(f"unknown CSP region {region!r}")
+        self.region = region
+        self.engine = engine
+        self.clock = clock
+        self.key = key
+
+    def accept(self, dist: Distribution) -> DistributionAnswer:
+        """Validate the targets, queue the accepted ones; idempotent by distribution_id."""
+        try:
+            image = base64.b64decode(dist.image, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise HTTPException(422, "image is not base64") from e
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            previous = conn.execute(
+                select(CSPDistribution.answer).where(
+                    CSPDistribution.region == self.region,
+                    CSPDistribution.distribution_id == dist.distribution_id,
+                )
+            ).scalar_one_or_none()
+            if previous is not None:
+                return DistributionAnswer.model_validate_json(previous)
+            rejected, accepted = self._check(conn, dist)
+            answer = DistributionAnswer(
+                distribution_id=dist.distribution_id,
+                region=self.region,
+                accepted=len(accepted),
+                rejected=rejected,
+            )
+            pk = conn.execute(
+                insert(CSPDistribution)
+                .values(
+                    region=self.region, distribution_id=dist.distribution_id, request_id=dist.request_id,
+                    priority=dist.priority.value, firmware_version=dist.firmware_version,
+                    firmware_hash=dist.firmware_hash, image_size=len(image), image=image, received_at=now,
+                    accepted_count=len(accepted), answer=answer.model_dump_json(),
+                )
+                .returning(CSPDistribution.id)
+            ).scalar_one()  # fmt: skip
+            stamp = ts(now)
+            insert_rows(
+                conn,
+                "csp_targets",
+                ("distribution_pk", "device_id", "chf_id", "device_type", "state", "updated_at"),
+                [(pk, t.device_id, t.chf_id, t.device_type, "queued", stamp) for t in accepted],
+            )
+        return answer
+
+    def _check(self, conn: Connection, dist: Distribution) -> tuple[list[Rejection], list[Target]]:
+        ids = list(dict.fromkeys(t.device_id for t in dist.targets))
+        rows = conn.execute(
+            text(
+                "SELECT d.device_id, d.hub_id, h.chf_id, h.region FROM devices d "
+                "LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id WHERE d.device_id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": ids},
+        ).all()
+        hubs_wanted = list({t.chf_id for t in dist.targets})
+        hub_regions: dict[str, str] = dict(
+            conn.execute(
+                text("SELECT chf_id, region FROM comms_hubs WHERE chf_id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": hubs_wanted},
+            ).all()
+        )
+        device_hub = {r[0]: r[1] for r in rows}
+        rejected: list[Rejection] = []
+        accepted: list[Target] = []
+        seen: set[str] = set()
+        for t in dist.targets:
+            if t.device_id in seen:
+                continue
+            seen.add(t.device_id)
+            region = hub_regions.get(t.chf_id)
+            if region is None:
+                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.UNKNOWN_HUB))
+            elif region != self.region:
+                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.HUB_NOT_IN_REGION))
+            elif device_hub.get(t.device_id) != t.chf_id:
+                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.DEVICE_NOT_ON_HUB))
+            else:
+                accepted.append(t)
+        return rejected, accepted
+
+
+def gateway_router(gateway: Gateway) -> APIRouter:
+    """The versioned HTTP interface of one gateway (mount at `/csp/<region>` or serve alone)."""
+    router = APIRouter(prefix="/v1", tags=[f"CSP {gateway.region}"])
+
+    @router.post("/distributions", response_model=DistributionAnswer, summary="queue a firmware distribution")
+    async def post_distribution(request: Request) -> JSONResponse:
+        body = await request.body()
+        if not check_signature(gateway.key, body, request.headers.get(SIGNATURE_HEADER)):
+            return JSONResponse({"detail": "missing or wrong X-Hanota-Signature"}, status_code=401)
+        try:
+            dist = Distribution.model_validate(json.loads(body))
+        except (ValidationError, ValueError) as e:
+            return JSONResponse({"detail": f"not a v1 distribution: {str(e)[:500]}"}, status_code=422)
+        answer = await run_in_threadpool(gateway.accept, dist)
+        return JSONResponse(answer.model_dump(mode="json"))
+
+    return router

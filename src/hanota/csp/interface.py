@@ -1,0 +1,75 @@
+"""The DSP ↔ CSP interface, version 1 (seed §2.1: "new interfaces (one per CSP) for sending a firmware image
+and a list of validated device IDs … and for each device the associated CHF … a mechanism to enable the CSP
+to reject device IDs").
+
+`POST {csp}/v1/distributions` carries one file: the image once, its version and hash, the priority class,
+and (device ID, CHF ID, device type) per target. The answer lists the targets the CSP rejects, with a
+reason; the others are queued. The call is idempotent by `distribution_id`: a resend gets the first answer.
+Requests are authenticated with an HMAC-SHA256 of the body under the region's key
+(`X-Hanota-Signature: sha256=<hex>`); `GET {csp}/v1/openapi.json` describes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+API_VERSION = "v1"
+SIGNATURE_HEADER = "X-Hanota-Signature"
+
+
+class PriorityClass(StrEnum):
+    """ESME/GSME firmware (SR 11.1) is always served before HAN-device firmware (SR 11.4)."""
+
+    ESME_GSME = "ESME_GSME"
+    HAN = "HAN"
+
+
+class RejectReason(StrEnum):
+    UNKNOWN_HUB = "UnknownCommsHub"
+    HUB_NOT_IN_REGION = "CommsHubNotInRegion"
+    DEVICE_NOT_ON_HUB = "DeviceNotOnCommsHubHAN"
+
+
+class Target(BaseModel):
+    device_id: str = Field(pattern=r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
+    chf_id: str = Field(pattern=r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
+    device_type: str = Field(pattern=r"^(ESME|GSME|PPMID|IHD)$")
+
+
+class Distribution(BaseModel):
+    distribution_id: str = Field(min_length=1, max_length=80)
+    request_id: str = Field(min_length=1, max_length=80)
+    priority: PriorityClass
+    firmware_version: str = Field(min_length=1, max_length=8)
+    firmware_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    image: str = Field(description="the OTA image, base64", max_length=14_000_000)
+    targets: list[Target] = Field(min_length=1, max_length=50_000)
+
+
+class Rejection(BaseModel):
+    device_id: str
+    reason: RejectReason
+
+
+class DistributionAnswer(BaseModel):
+    distribution_id: str
+    region: str
+    accepted: int
+    rejected: list[Rejection]
+
+
+def region_key(secret: str, region: str) -> bytes:
+    """The HMAC key of one region's interface, derived from the shared deployment secret."""
+    return hmac.new(secret.encode(), f"hanota csp {region.lower()}".encode(), hashlib.sha256).digest()
+
+
+def sign_body(key: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def check_signature(key: bytes, body: bytes, header: str | None) -> bool:
+    return header is not None and hmac.compare_digest(sign_body(key, body), header)

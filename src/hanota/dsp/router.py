@@ -1,0 +1,204 @@
+"""The distribution worker: claims pending distribution jobs and sends each CSP its file.
+
+Claiming is safe with several workers: on PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite the store's
+single writer. A claim is a lease: a job left in `sending` by a crashed worker is claimed again after
+`LEASE_SECONDS`, and the CSP answers a resend of the same `distribution_id` with its first answer, so a
+file is never queued twice. Targets a CSP rejects are marked `csp_rejected` and the sender gets one
+`FirmwareDistributionFailure` DCC Alert per job (stable ID `fdf:<job>`), in the same transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, select, update
+
+from hanota.alerts.outbox import AlertWriter, PendingAlert
+from hanota.clock import Clock
+from hanota.csp.client import CSPClient, CSPUnavailable
+from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
+from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest
+from hanota.duis import RequestID
+from hanota.duis.models import FirmwareDistributionFailure
+from hanota.logs import get_logger
+
+log = get_logger("hanota.router")
+LEASE_SECONDS = 300
+MAX_BACKOFF_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    request_pk: int
+    region: str
+    priority: int
+
+
+class Router:
+    def __init__(
+        self, engine: Engine, clock: Clock, client: CSPClient, alerts: AlertWriter, *, name: str
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.client = client
+        self.alerts = alerts
+        self.name = name
+
+    def claim(self, limit: int = 1) -> list[Claimed]:
+        now = self.clock.now()
+        stale = now - timedelta(seconds=LEASE_SECONDS)
+        query = (
+            select(
+                DistributionJob.id,
+                DistributionJob.request_pk,
+                DistributionJob.region,
+                DistributionJob.priority,
+            )
+            .where(
+                ((DistributionJob.status == "pending") & (DistributionJob.next_attempt_at <= now))
+                | ((DistributionJob.status == "sending") & (DistributionJob.claimed_at < stale))
+            )
+            .order_by(DistributionJob.priority, DistributionJob.id)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            conn.execute(
+                update(DistributionJob)
+                .where(DistributionJob.id.in_([r.id for r in rows]))
+                .values(
+                    status="sending",
+                    claimed_by=self.name,
+                    claimed_at=now,
+                    attempts=DistributionJob.attempts + 1,
+                )
+            )
+        return [Claimed(r.id, r.request_pk, r.region, r.priority) for r in rows]
+
+    def _file(self, job: Claimed) -> tuple[Distribution, RequestID]:
+        with self.engine.connect() as conn:
+            req = conn.execute(
+                select(ServiceRequest.request_id, ServiceRequest.firmware_version, ServiceRequest.firmware_hash,
+                       FirmwareImageBlob.data)
+                .join(FirmwareImageBlob, FirmwareImageBlob.id == ServiceRequest.image_id)
+                .where(ServiceRequest.id == job.request_pk)
+            ).one()  # fmt: skip
+            targets = conn.execute(
+                select(RequestDevice.device_id, RequestDevice.hub_id, RequestDevice.device_type).where(
+                    RequestDevice.request_pk == job.request_pk,
+                    RequestDevice.region == job.region,
+                    RequestDevice.outcome == "Accepted",
+                )
+            ).all()
+        dist = Distribution(
+            distribution_id=f"dsp-job-{job.job_id}",
+            request_id=req.request_id,
+            priority=PriorityClass.ESME_GSME if job.priority == 0 else PriorityClass.HAN,
+            firmware_version=req.firmware_version,
+            firmware_hash=req.firmware_hash,
+            image=base64.b64encode(req.data).decode(),
+            targets=[Target(device_id=d, chf_id=h, device_type=t) for d, h, t in targets],
+        )
+        return dist, RequestID.parse(req.request_id)
+
+    def send(self, job: Claimed) -> DistributionAnswer | None:
+        dist, rid = self._file(job)
+        try:
+            answer = self.client.send(job.region, dist)
+        except CSPUnavailable as e:
+            self._retry_later(job, str(e))
+            return None
+        self._apply(job, dist, rid, answer)
+        return answer
+
+    def _retry_later(self, job: Claimed, error: str) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            attempts = conn.execute(
+                select(DistributionJob.attempts).where(DistributionJob.id == job.job_id)
+            ).scalar_one()
+            delay = min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 10))
+            conn.execute(
+                update(DistributionJob)
+                .where(DistributionJob.id == job.job_id, DistributionJob.claimed_by == self.name)
+                .values(
+                    status="pending", next_attempt_at=now + timedelta(seconds=delay), last_error=error[:1000]
+                )
+            )
+        log.warning(
+            "CSP unavailable, will retry", job=job.job_id, region=job.region, in_s=delay, error=error[:200]
+        )
+
+    def _apply(self, job: Claimed, dist: Distribution, rid: RequestID, answer: DistributionAnswer) -> None:
+        now = self.clock.now()
+        rejected = {r.device_id: r.reason.value for r in answer.rejected}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(RequestDevice)
+                .where(
+                    RequestDevice.request_pk == job.request_pk,
+                    RequestDevice.region == job.region,
+                    RequestDevice.outcome == "Accepted",
+                    RequestDevice.state == "accepted",
+                )
+                .values(state="sent", sent_at=now, updated_at=now)
+            )
+            by_reason: dict[str, list[str]] = defaultdict(list)
+            for device, reason in rejected.items():
+                by_reason[reason].append(device)
+            for reason, devices in by_reason.items():
+                conn.execute(
+                    update(RequestDevice)
+                    .where(RequestDevice.request_pk == job.request_pk, RequestDevice.device_id.in_(devices))
+                    .values(state="csp_rejected", failure=reason, finished_at=now, updated_at=now)
+                )
+            conn.execute(
+                update(DistributionJob)
+                .where(DistributionJob.id == job.job_id)
+                .values(status="sent", sent_at=now, rejected_count=len(rejected), last_error=None)
+            )
+            if rejected:
+                self.alerts.write(
+                    conn,
+                    [
+                        PendingAlert(
+                            alert_id=f"fdf:{job.job_id}",
+                            recipient=rid.originator,
+                            alert=FirmwareDistributionFailure(rid, tuple(sorted(rejected))),
+                            request_pk=job.request_pk,
+                            request_id=rid,
+                        )
+                    ],
+                    now,
+                )
+        log.info("distribution sent", job=job.job_id, region=job.region, accepted=answer.accepted,
+                 rejected=len(rejected))  # fmt: skip
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run_once(self, limit: int = 4) -> int:
+        """Claim and send up to `limit` jobs; returns how many were claimed."""
+        jobs = self.claim(limit)
+        for job in jobs:
+            self.send(job)
+        return len(jobs)
+
+    def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as e:
+                log.error("router cycle failed", error=f"{type(e).__name__}: {e}")
+                busy = 0
+            if not busy:
+                stop.wait(poll_seconds)

@@ -84,3 +84,23 @@ def test_access_control_codes(live: Live) -> None:
     assert answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), cv=3)))[0] == "E12"
     with live.engine.connect() as conn:
         assert conn.execute(select(User.eui).where(User.eui == c.S1)).first() is not None
+
+
+def test_fifty_thousand_ids_the_schema_maximum(live: Live) -> None:
+    """50,000 IDs is the schema's cap: every one is answered and recorded (50,001 is refused: see the
+    hostile corpus)."""
+    s1 = signer_for(live.pki, c.S1)
+    filler = [f"CC-00-00-00-00-{i >> 16:02X}-{(i >> 8) & 255:02X}-{i & 255:02X}" for i in range(50_000 - 3)]
+    ids = (c.P_OK, c.I_OK, c.P_GAS, *filler)
+    assert len(ids) == 50_000
+    code, body = answer(
+        live, signed(s1, request(c.S1, "11.4", UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, ids)))
+    )
+    assert code == "W110401"
+    lists = dict(body.payload.lists())  # type: ignore[attr-defined]
+    assert len(lists["InvalidDeviceIDList"]) == 50_000 - 3
+    with live.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT state, count(*) FROM request_devices GROUP BY state")).all())
+        job = conn.execute(text("SELECT region, target_count FROM distribution_jobs")).one()
+    assert rows == {"accepted": 3, "rejected": 50_000 - 3}
+    assert tuple(job) == ("Central", 3)

@@ -14,7 +14,7 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from starlette.concurrency import run_in_threadpool
 
 from hanota.clock import Clock
@@ -27,7 +27,7 @@ from hanota.csp.interface import (
     Target,
     check_signature,
 )
-from hanota.db.bulk import insert_rows, ts
+from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
 from hanota.db.models import CSPDistribution
 
 REGIONS = ("North", "Central", "South")
@@ -86,21 +86,21 @@ class Gateway:
 
     def _check(self, conn: Connection, dist: Distribution) -> tuple[list[Rejection], list[Target]]:
         ids = list(dict.fromkeys(t.device_id for t in dist.targets))
+        # one statement for the whole file: each target's current hub, and that hub's region
         rows = conn.execute(
             text(
-                "SELECT d.device_id, d.hub_id, h.chf_id, h.region FROM devices d "
-                "LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id WHERE d.device_id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": ids},
+                f"SELECT i.device_id, d.hub_id FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
+                "LEFT JOIN devices d ON d.device_id = i.device_id"
+            ),
+            {"ids": id_list_value(conn, ids)},
         ).all()
         hubs_wanted = list({t.chf_id for t in dist.targets})
+        hub_query = text(
+            f"SELECT h.chf_id, h.region FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
+            "JOIN comms_hubs h ON h.chf_id = i.device_id"
+        )
         hub_regions: dict[str, str] = dict(
-            conn.execute(
-                text("SELECT chf_id, region FROM comms_hubs WHERE chf_id IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": hubs_wanted},
-            ).all()
+            conn.execute(hub_query, {"ids": id_list_value(conn, hubs_wanted)}).all()
         )
         device_hub = {r[0]: r[1] for r in rows}
         rejected: list[Rejection] = []

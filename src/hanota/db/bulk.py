@@ -7,6 +7,7 @@ timestamps `YYYY-MM-DD HH:MM:SS.ffffff` (the session time zone is UTC on Postgre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -106,3 +107,17 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
                     copy.write_row(row)
     finally:
         cur.close()
+
+
+def id_list_sql(conn: Connection, param: str = "ids") -> str:
+    """A FROM item `(device_id, pos)` over a list bound to `:param` — one statement for any length
+    (an expanded IN of 50,000 parameters is over SQLite's variable limit)."""
+    if conn.dialect.name == "sqlite":
+        return f"(SELECT value AS device_id, key AS pos FROM json_each(:{param}))"  # noqa: S608 - a bind name
+    unnest = "unnest(CAST(:{p} AS text[])) WITH ORDINALITY AS u(device_id, pos)".replace("{p}", param)
+    return "(SELECT device_id, pos FROM " + unnest + ")"  # noqa: S608 - a bind name, no input
+
+
+def id_list_value(conn: Connection, ids: Sequence[str]) -> Any:
+    """The value to bind for `id_list_sql`: a JSON array on SQLite, a list on PostgreSQL."""
+    return json.dumps(list(ids)) if conn.dialect.name == "sqlite" else list(ids)

@@ -35,7 +35,6 @@ are both forwarded (A-008). A combined PPMID/IHD is registered, and so handled, 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,13 +45,13 @@ from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hanota.db.bulk import insert_rows, ts
+from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
 from hanota.db.models import CPLEntry, DistributionJob, FirmwareImageBlob, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
 from hanota.errors import HanotaError, InputError, ValidationError
 from hanota.firmware import FirmwareImage, parse_image
-from hanota.inventory.interest import interested_exists_sql
+from hanota.inventory.interest import SENDER_METERS_CTE, interested_sql
 
 ACCEPTED = "Accepted"
 INVALID = "InvalidDeviceIDList"
@@ -208,36 +207,31 @@ def check_image(
     return image, cpl
 
 
-def _ids_source(conn: Connection) -> str:
-    """A FROM item yielding (device_id, pos) for the bound `:ids` list, in one statement per dialect."""
-    if conn.dialect.name == "sqlite":
-        return "(SELECT value AS device_id, key AS pos FROM json_each(:ids))"
-    return "(SELECT device_id, pos FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS u(device_id, pos))"
-
-
 def fetch_facts(
     conn: Connection, device_ids: Sequence[str], *, sender: str, firmware_hash: str, now: datetime
 ) -> list[DeviceFacts]:
     """The facts of every requested device, in request order, with ONE query (no per-device round trip)."""
     states = ", ".join(f"'{s}'" for s in IN_FLIGHT_STATES)
     sql = f"""
+        WITH {SENDER_METERS_CTE}
         SELECT i.device_id, d.device_type, d.smi_status, d.manufacturer, d.model, d.hardware_version,
                d.firmware_version, d.hub_id, h.region, h.han_ota, c.upgradeable,
-               CASE WHEN d.device_id IS NOT NULL AND {interested_exists_sql("d")} THEN 1 ELSE 0 END,
+               CASE WHEN d.device_id IS NOT NULL AND {interested_sql("d")} THEN 1 ELSE 0 END,
                CASE WHEN EXISTS (
                    SELECT 1 FROM request_devices rd JOIN service_requests sr ON sr.id = rd.request_pk
                    WHERE rd.device_id = i.device_id AND rd.state IN ({states})
                      AND sr.originator_eui = :sender AND sr.firmware_hash = :hash
                ) THEN 1 ELSE 0 END
-        FROM {_ids_source(conn)} i
+        FROM {id_list_sql(conn)} i
         LEFT JOIN devices d ON d.device_id = i.device_id
         LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id
         LEFT JOIN cpl_entries c ON c.firmware_version = d.firmware_version
         ORDER BY i.pos
     """  # noqa: S608 - only our constants are formatted in; all input is bound
-    ids_param: Any = json.dumps(list(device_ids)) if conn.dialect.name == "sqlite" else list(device_ids)
     stmt = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
-    rows = conn.execute(stmt, {"ids": ids_param, "sender": sender, "hash": firmware_hash, "now": now})
+    rows = conn.execute(
+        stmt, {"ids": id_list_value(conn, device_ids), "sender": sender, "hash": firmware_hash, "now": now}
+    )
     return [
         DeviceFacts(
             device_id=r[0], device_type=r[1], smi_status=r[2], manufacturer=r[3], model=r[4],

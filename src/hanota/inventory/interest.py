@@ -31,9 +31,27 @@ _INTEREST_JOIN = """
 """
 
 
-def interested_exists_sql(device_alias: str = "d", sender_param: str = "sender") -> str:
-    """`EXISTS (…)`: the supplier bound to `:sender` is interested in `device_alias` at `:now`."""
-    return f"EXISTS (SELECT 1 {_INTEREST_JOIN.format(d=device_alias)} AND r.supplier_eui = :{sender_param})"
+# The meters (and their hubs) whose current registration names the supplier bound to `:sender`. Driven by
+# the sender's registrations once, so that a check over 50,000 devices costs one pass over them, not one
+# per device (a correlated EXISTS here made SQLite scan a big supplier's registrations for every device).
+SENDER_METERS_CTE = """
+    sender_meters AS (
+        SELECT m.device_id, m.hub_id
+        FROM supplier_registrations r JOIN devices m ON m.device_id = r.device_id
+        WHERE r.supplier_eui = :sender AND m.device_type IN ('ESME', 'GSME')
+          AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
+          AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
+    )
+"""
+
+
+def interested_sql(device_alias: str = "d") -> str:
+    """A boolean expression: the `:sender` is interested in `device_alias` (needs `SENDER_METERS_CTE`)."""
+    d = device_alias
+    # `d` is a table alias chosen by our own queries, never input
+    meter = f"{d}.device_id IN (SELECT device_id FROM sender_meters)"  # noqa: S608
+    hub = f"{d}.hub_id IN (SELECT hub_id FROM sender_meters)"  # noqa: S608
+    return f"(CASE WHEN {d}.device_type IN ('ESME', 'GSME') THEN {meter} ELSE {hub} END)"
 
 
 def now_param() -> BindParameter[datetime]:
@@ -56,7 +74,6 @@ def interested_suppliers(conn: Connection, device_ids: Sequence[str], now: datet
 
 
 def is_interested(conn: Connection, device_id: str, supplier_eui: str, now: datetime) -> bool:
-    stmt = text(
-        f"SELECT 1 FROM devices d WHERE d.device_id = :did AND {interested_exists_sql()}"  # noqa: S608 - no input
-    ).bindparams(now_param())
-    return conn.execute(stmt, {"did": device_id, "sender": supplier_eui, "now": now}).first() is not None
+    """One device: driven by the device's hub (a handful of rows), not by the supplier's registrations."""
+    interested = interested_suppliers(conn, [device_id], now).get(device_id, [])
+    return supplier_eui in interested

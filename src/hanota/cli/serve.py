@@ -108,6 +108,14 @@ def csp_serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def _emit(data: bytes, out: Path | None) -> None:
+    """Write a request to `out`, or to standard output."""
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+
+
 def _ids(values: list[str] | None, file: Path | None) -> tuple[str, ...]:
     ids = list(values or [])
     if file is not None:
@@ -163,10 +171,7 @@ def sr_build(
         err_console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from e
     data = render_request(req)
-    if out:
-        out.write_bytes(data)
-    else:
-        sys.stdout.buffer.write(data + b"\n")
+    _emit(data, out)
 
 
 @sr_app.command("sign")
@@ -176,16 +181,13 @@ def sr_sign(
     cert: Annotated[Path, typer.Option(help="its certificate")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
 ) -> None:
-    """Sign a request with the DUIS profile (enveloped, exclusive C14N, ECDSA-SHA256, IssuerSerial)."""
+    """Sign a request with the DUIS profile (enveloped, ECDSA-SHA256, SHA-256 digest, X509IssuerSerial)."""
     try:
         data = Signer(load_private_key(key), load_certificate(cert)).sign(file.read_bytes())
     except HanotaError as e:
         err_console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from e
-    if out:
-        out.write_bytes(data)
-    else:
-        sys.stdout.buffer.write(data + b"\n")
+    _emit(data, out)
 
 
 @sr_app.command("submit")

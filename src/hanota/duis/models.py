@@ -535,8 +535,8 @@ class RequestID:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdatePPMIDFirmware:
-    """SR 11.4 body ``sr:UpdatePPMIDFirmware``: an image, its version and up to 50,000 device IDs."""
+class _FirmwareBody:
+    """The shape 11.4 and 11.1 share: an image, its version and up to 50,000 device IDs."""
 
     image: bytes = field(repr=False)
     firmware_version: str
@@ -552,20 +552,13 @@ class UpdatePPMIDFirmware:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateFirmware:
+class UpdatePPMIDFirmware(_FirmwareBody):
+    """SR 11.4 body ``sr:UpdatePPMIDFirmware``: an image, its version and up to 50,000 device IDs."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFirmware(_FirmwareBody):
     """SR 11.1 body ``sr:UpdateFirmware`` (ESME/GSME): the same shape as 11.4."""
-
-    image: bytes = field(repr=False)
-    firmware_version: str
-    device_ids: tuple[str, ...] = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.image, bytes):
-            raise ValueError("image must be bytes")
-        if len(self.image) > MAX_IMAGE_OCTETS:
-            raise ValueError(f"image is {len(self.image):,} octets, over {MAX_IMAGE_OCTETS:,}")
-        _check_firmware_version(self.firmware_version)
-        _check_eui_tuple(self.device_ids, "DeviceIDList", min_items=1, max_items=MAX_DEVICE_IDS)
 
 
 @dataclass(frozen=True, slots=True)

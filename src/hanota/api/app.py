@@ -3,6 +3,7 @@ and the SSI. Entry points only translate HTTP into calls of the layer below."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -89,6 +90,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 def create_app(ctx: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gc.freeze()  # start-up objects (schema, models, keys) never need collecting: keep GC passes short
         stop = threading.Event()
         thread = None
         if ctx.router is not None:

@@ -75,8 +75,12 @@ class BulkLoader:
             if exc_type is None:
                 if self._sqlite:
                     self.execute("COMMIT")
+                    self.execute("ANALYZE")  # planner statistics: without them SQLite picks poor indexes
                 else:
                     self._conn.commit()
+                    self._conn.autocommit = True
+                    self.execute("ANALYZE")  # autovacuum may take minutes to notice a million new rows
+                    self._conn.autocommit = False
             elif self._sqlite:
                 self.execute("ROLLBACK")
             else:

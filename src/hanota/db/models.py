@@ -268,7 +268,6 @@ class RequestDevice(Base):
     """One device of an 11.4 / 11.1 request: where validation put it, and how far delivery got."""
 
     __tablename__ = "request_devices"
-    __table_args__ = (Index("ix_request_devices_device_state", "device_id", "state"),)
 
     request_pk: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), primary_key=True)
     device_id: Mapped[str] = mapped_column(EUI, primary_key=True)

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -112,9 +112,8 @@ SR_11_1 = FirmwareSR(
 FIRMWARE_SRS = {"11.4": SR_11_4, "11.1": SR_11_1}
 
 
-@dataclass(frozen=True)
-class DeviceFacts:
-    """Everything the per-device rules look at, for one requested ID."""
+class DeviceFacts(NamedTuple):
+    """Everything the per-device rules look at, for one requested ID (a row of `fetch_facts`)."""
 
     device_id: str
     device_type: str | None  # None: not in the inventory
@@ -125,14 +124,13 @@ class DeviceFacts:
     firmware_version: str | None
     hub_id: str | None
     region: str | None
-    han_ota: bool
-    current_upgradeable: bool | None  # None: current version not on the CPL
-    interested: bool
-    in_flight: bool
+    han_ota: int | None
+    current_upgradeable: int | None  # None: current version not on the CPL
+    interested: int
+    in_flight: int
 
 
-@dataclass(frozen=True)
-class DeviceOutcome:
+class DeviceOutcome(NamedTuple):
     device_id: str
     device_type: str | None
     hub_id: str | None
@@ -213,15 +211,15 @@ def fetch_facts(
     """The facts of every requested device, in request order, with ONE query (no per-device round trip)."""
     states = ", ".join(f"'{s}'" for s in IN_FLIGHT_STATES)
     sql = f"""
-        WITH {SENDER_METERS_CTE}
+        WITH {SENDER_METERS_CTE},
+        sender_in_flight AS (
+            SELECT rd.device_id FROM service_requests sr JOIN request_devices rd ON rd.request_pk = sr.id
+            WHERE sr.originator_eui = :sender AND sr.firmware_hash = :hash AND rd.state IN ({states})
+        )
         SELECT i.device_id, d.device_type, d.smi_status, d.manufacturer, d.model, d.hardware_version,
                d.firmware_version, d.hub_id, h.region, h.han_ota, c.upgradeable,
                CASE WHEN d.device_id IS NOT NULL AND {interested_sql("d")} THEN 1 ELSE 0 END,
-               CASE WHEN EXISTS (
-                   SELECT 1 FROM request_devices rd JOIN service_requests sr ON sr.id = rd.request_pk
-                   WHERE rd.device_id = i.device_id AND rd.state IN ({states})
-                     AND sr.originator_eui = :sender AND sr.firmware_hash = :hash
-               ) THEN 1 ELSE 0 END
+               CASE WHEN i.device_id IN (SELECT device_id FROM sender_in_flight) THEN 1 ELSE 0 END
         FROM {id_list_sql(conn)} i
         LEFT JOIN devices d ON d.device_id = i.device_id
         LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id
@@ -232,15 +230,8 @@ def fetch_facts(
     rows = conn.execute(
         stmt, {"ids": id_list_value(conn, device_ids), "sender": sender, "hash": firmware_hash, "now": now}
     )
-    return [
-        DeviceFacts(
-            device_id=r[0], device_type=r[1], smi_status=r[2], manufacturer=r[3], model=r[4],
-            hardware_version=r[5], firmware_version=r[6], hub_id=r[7], region=r[8], han_ota=bool(r[9]),
-            current_upgradeable=None if r[10] is None else bool(r[10]), interested=bool(r[11]),
-            in_flight=bool(r[12]),
-        )
-        for r in rows
-    ]  # fmt: skip
+    make = DeviceFacts._make
+    return [make(r) for r in rows]
 
 
 def classify(sr: FirmwareSR, f: DeviceFacts, cpl: CPLEntry, image: FirmwareImage) -> tuple[str, str | None]:

@@ -49,6 +49,8 @@ def fire_wrk(
          "-s", str(Path(__file__).parent / "replay.lua"), url.rsplit("/api/", 1)[0], "--", str(workdir)],
         capture_output=True, text=True,
     )  # fmt: skip
+    if out.stderr.strip():
+        print(out.stderr.strip()[:600])
     if out.returncode != 0:
         sys.exit(f"wrk failed: {out.stderr or out.stdout}")
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
@@ -98,8 +100,9 @@ def main() -> None:
             ]
             counter = 1
             results = []
-            # enough pre-signed requests per supplier for a run at up to 1,000 req/s overall
-            per = int(1000 * args.seconds / args.concurrency) + 50
+            # enough pre-signed requests that no supplier runs out, even if one connection gets most of the
+            # server (a supplier that ran out would replay its last request and be answered E41)
+            per = int(2500 * args.seconds / args.concurrency) + 50
             for run in range(args.runs):
                 per_client: list[list[bytes]] = [[] for _ in suppliers]
                 for _ in range(per):

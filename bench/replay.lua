@@ -26,7 +26,10 @@ end
 
 function response(status, headers, body)
   answered = answered + 1
-  if status ~= 200 or headers["x-duis-response-code"] ~= "I0" then errors = errors + 1 end
+  if status ~= 200 or headers["x-duis-response-code"] ~= "I0" then
+    errors = errors + 1
+    if errors <= 3 then io.stderr:write("non-I0: " .. status .. " " .. tostring(headers["x-duis-response-code"]) .. " request " .. i .. "\n") end
+  end
 end
 
 function done(summary, latency, requests)

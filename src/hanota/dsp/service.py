@@ -18,10 +18,7 @@ Order of work for one request (nothing is trusted before step 3):
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -211,33 +208,13 @@ class DSPService:
             prenotify(conn, body, request_id=str(rid), now=now)
             return None, codes.SUCCESS
         if isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
-            with _gc_paused():
-                return self._firmware(conn, request, body, now)
+            sr = FIRMWARE_SRS[request.srv]
+            v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
+                         firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
+            record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
+                   firmware_version=body.firmware_version, now=now)  # fmt: skip
+            return _warning(v), v.response_code
         raise AccessError(f"SRV {request.srv} is not served here", code=codes.INVALID_REQUEST_TYPE_FOR_URL)
-
-    def _firmware(
-        self, conn: Connection, request: Request, body: UpdatePPMIDFirmware | UpdateFirmware, now: datetime
-    ) -> tuple[Payload | None, str]:
-        rid = request.request_id
-        sr = FIRMWARE_SRS[request.srv]
-        v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
-                     firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
-        record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
-               firmware_version=body.firmware_version, now=now)  # fmt: skip
-        return _warning(v), v.response_code
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic GC passes while a firmware request builds its 50,000-row structures (they hold no cycles;
-    the passes cost ~0.15 s per request). Reference counting still frees everything."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _warning(v: Validated) -> Payload | None:

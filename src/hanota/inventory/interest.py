@@ -20,14 +20,16 @@ from hanota.db.types import UTCDateTime
 
 METER_TYPES = ("ESME", "GSME")
 
-# Registrations `r` (joined to meter `m`) that make a supplier interested in device `d`.
-_INTEREST_JOIN = """
-    FROM devices m
+# Device `d` and the current registrations `r` (on meter `m`) that make a supplier interested in it.
+_INTERESTED_SUPPLIERS = """
+    SELECT d.device_id, r.supplier_eui
+    FROM devices d
+    JOIN devices m ON m.hub_id = d.hub_id AND m.device_type IN ('ESME', 'GSME')
+                  AND (d.device_type NOT IN ('ESME', 'GSME') OR m.device_id = d.device_id)
     JOIN supplier_registrations r ON r.device_id = m.device_id
-    WHERE m.hub_id = {d}.hub_id AND m.device_type IN ('ESME', 'GSME')
-      AND ({d}.device_type NOT IN ('ESME', 'GSME') OR m.device_id = {d}.device_id)
-      AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
-      AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
+                  AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
+                  AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
+    WHERE d.device_id IN :ids
 """
 
 
@@ -62,11 +64,7 @@ def interested_suppliers(conn: Connection, device_ids: Sequence[str], now: datet
     """Device ID → its interested suppliers (sorted), for a batch of devices in one query."""
     if not device_ids:
         return {}
-    stmt = text(
-        "SELECT d.device_id, r.supplier_eui "
-        + _INTEREST_JOIN.format(d="d").replace("FROM devices m", "FROM devices d JOIN devices m ON 1 = 1", 1)
-        + " AND d.device_id IN :ids"
-    ).bindparams(now_param(), bindparam("ids", expanding=True))
+    stmt = text(_INTERESTED_SUPPLIERS).bindparams(now_param(), bindparam("ids", expanding=True))
     out: dict[str, set[str]] = defaultdict(set)
     for did, eui in conn.execute(stmt, {"now": now, "ids": list(device_ids)}):
         out[did].add(eui)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
+from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import AlertOutbox, User
 from hanota.duis import RequestID, Signer, codes
 from hanota.duis.models import DCCAlert, DCCAlertMessage, Response, render_response_element
@@ -38,12 +38,9 @@ class AlertWriter:
         """Insert the alerts (skipping IDs already there); returns how many were new."""
         if not alerts:
             return 0
+        recipients = {a.recipient for a in alerts}
         endpoints = dict(
-            conn.execute(
-                User.__table__.select()
-                .with_only_columns(User.eui, User.alert_endpoint)
-                .where(User.eui.in_({a.recipient for a in alerts}))
-            ).all()
+            conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(recipients))).all()
         )
         rows = []
         for a in alerts:
@@ -56,6 +53,5 @@ class AlertWriter:
                     "mailbox": endpoints.get(a.recipient) is None,
                 }
             )  # fmt: skip
-        ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(AlertOutbox)
-        result = conn.execute(ins.on_conflict_do_nothing(index_elements=["alert_id"]), rows)
+        result = conn.execute(insert_or_ignore(conn, AlertOutbox, key="alert_id"), rows)
         return int(result.rowcount or 0)

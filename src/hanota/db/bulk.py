@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 def ts(dt: datetime) -> str:
@@ -111,6 +112,12 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
                     copy.write_row(row)
     finally:
         cur.close()
+
+
+def insert_or_ignore(conn: Connection, model: Any, *, key: str) -> Any:
+    """`INSERT … ON CONFLICT (key) DO NOTHING` for `model`, in the connection's dialect."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(model).on_conflict_do_nothing(index_elements=[key])
 
 
 def id_list_sql(conn: Connection, param: str = "ids") -> str:

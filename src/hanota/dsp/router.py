@@ -37,6 +37,7 @@ class Claimed:
     request_pk: int
     region: str
     priority: int
+    attempts: int  # including this one
 
 
 class Router:
@@ -58,6 +59,7 @@ class Router:
                 DistributionJob.request_pk,
                 DistributionJob.region,
                 DistributionJob.priority,
+                DistributionJob.attempts,
             )
             .where(
                 ((DistributionJob.status == "pending") & (DistributionJob.next_attempt_at <= now))
@@ -74,7 +76,7 @@ class Router:
                 return []
             conn.execute(
                 update(DistributionJob)
-                .where(DistributionJob.id.in_([r.id for r in rows]))
+                .where(DistributionJob.id.in_([r.id for r in rows]))  # at most `limit` IDs
                 .values(
                     status="sending",
                     claimed_by=self.name,
@@ -82,7 +84,7 @@ class Router:
                     attempts=DistributionJob.attempts + 1,
                 )
             )
-        return [Claimed(r.id, r.request_pk, r.region, r.priority) for r in rows]
+        return [Claimed(r.id, r.request_pk, r.region, r.priority, r.attempts + 1) for r in rows]
 
     def _file(self, job: Claimed) -> tuple[Distribution, RequestID]:
         with self.engine.connect() as conn:
@@ -117,16 +119,13 @@ class Router:
         except CSPUnavailable as e:
             self._retry_later(job, str(e))
             return None
-        self._apply(job, dist, rid, answer)
+        self._apply(job, rid, answer)
         return answer
 
     def _retry_later(self, job: Claimed, error: str) -> None:
         now = self.clock.now()
+        delay = min(MAX_BACKOFF_SECONDS, 2 ** min(job.attempts, 10))
         with self.engine.begin() as conn:
-            attempts = conn.execute(
-                select(DistributionJob.attempts).where(DistributionJob.id == job.job_id)
-            ).scalar_one()
-            delay = min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 10))
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id, DistributionJob.claimed_by == self.name)
@@ -138,7 +137,7 @@ class Router:
             "CSP unavailable, will retry", job=job.job_id, region=job.region, in_s=delay, error=error[:200]
         )
 
-    def _apply(self, job: Claimed, dist: Distribution, rid: RequestID, answer: DistributionAnswer) -> None:
+    def _apply(self, job: Claimed, rid: RequestID, answer: DistributionAnswer) -> None:
         now = self.clock.now()
         rejected = {r.device_id: r.reason.value for r in answer.rejected}
         with self.engine.begin() as conn:

@@ -41,6 +41,7 @@ from hanota.duis import (
     validate_schema,
 )
 from hanota.duis.models import (
+    WARNING_LISTS,
     DevicePrenotification,
     DSPUpdateFirmwareWarning,
     DSPUpdatePPMIDFirmwareWarning,
@@ -104,8 +105,6 @@ class DSPService:
     # -- entry point ---------------------------------------------------------------------------------------
     def handle(self, body: bytes) -> Answer:
         t0 = time.perf_counter()
-        if len(body) > self.max_body_bytes:
-            return Answer(413, f"request body over {self.max_body_bytes} bytes\n".encode(), "text/plain")
         try:
             root = parse_document(body, max_bytes=self.max_body_bytes)
         except TooLarge as e:
@@ -116,25 +115,32 @@ class DSPService:
         if rid is None:
             return Answer(400, b"not a DUIS request: no readable RequestID\n", "text/plain")
         now = self.clock.now()
+        reason: str | None = None
         try:
             verified = self.verifier.verify(root, now=now, expected_signer_eui=rid.originator)
             validate_schema(verified.root)
             request = parse_request(verified.root)
-            response = self._process(request, now)
+            response, reason = self._process(request, now)
         except HanotaError as e:
             code = e.code if codes.is_known_response_code(e.code) else codes.MALFORMED_REQUEST
-            log.info("request refused", request_id=str(rid), srv=srv, code=code, reason=e.message,
-                     ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+            reason = e.message
             if srv is None:
+                self._log(rid, srv, code, reason, t0)
                 return Answer(400, f"{code}: {e.message}\n".encode(), "text/plain", code)
             response = Response(rid, code, now, ResponseMessage(srv))
         signed = self.signer.sign_element(render_response_element(response))
-        log.info("request answered", request_id=str(response.request_id), originator=rid.originator, srv=srv,
-                 code=response.response_code, ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+        self._log(rid, srv, response.response_code, reason, t0)
         return Answer(200, signed, code=response.response_code)
 
+    @staticmethod
+    def _log(rid: RequestID, srv: str | None, code: str, reason: str | None, t0: float) -> None:
+        """The one log line per request: RequestID, originator, SRV, outcome, duration."""
+        log.info("request", request_id=str(rid), originator=rid.originator, srv=srv, code=code, reason=reason,
+                 ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+
     # -- the checks and the transaction --------------------------------------------------------------------
-    def _process(self, request: Request, now: datetime) -> Response:
+    def _process(self, request: Request, now: datetime) -> tuple[Response, str | None]:
+        """The answer, and the reason when a handler refused the request."""
         row = codes.srv_row(request.srv)
         if row is None or not row.served:
             raise AccessError(
@@ -173,9 +179,8 @@ class DSPService:
                 record_rejection(
                     conn, request_id=str(rid), sender=rid.originator, srv=request.srv, error=e, now=now
                 )
-                log.info("request refused by its handler", request_id=str(rid), code=e.code, reason=e.message)
-                return Response(rid, e.code, now, ResponseMessage(request.srv))
-        return Response(rid, code, now, ResponseMessage(request.srv, payload))
+                return Response(rid, e.code, now, ResponseMessage(request.srv)), e.message
+        return Response(rid, code, now, ResponseMessage(request.srv, payload)), None
 
     def _advance_counter(self, conn: Connection, rid: RequestID) -> None:
         key = counter_key(rid.counter)
@@ -222,10 +227,4 @@ def _warning(v: Validated) -> Payload | None:
     if not lists:
         return None
     cls = DSPUpdatePPMIDFirmwareWarning if v.sr.srv == "11.4" else DSPUpdateFirmwareWarning
-    return cls(
-        invalid_device_ids=tuple(lists.get("InvalidDeviceIDList", ())),
-        not_commissioned=tuple(lists.get("NotCommissionedDeviceIDList", ())),
-        not_applicable_firmware=tuple(lists.get("NotApplicableFirmwareDeviceIDList", ())),
-        other_request_in_progress=tuple(lists.get("OtherRequestInProgressList", ())),
-        invalid_gbcs_version=tuple(lists.get("InvalidGBCSVersionList", ())),
-    )
+    return cls(**{name: tuple(lists.get(element, ())) for name, element in WARNING_LISTS})

@@ -39,13 +39,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
+from hanota.db.bulk import id_list_sql, id_list_value, insert_or_ignore, insert_rows, ts
 from hanota.db.models import CPLEntry, DistributionJob, FirmwareImageBlob, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
@@ -148,7 +148,7 @@ class Validated:
     cpl: CPLEntry
     outcomes: tuple[DeviceOutcome, ...]
 
-    @property
+    @cached_property
     def accepted(self) -> list[DeviceOutcome]:
         return [o for o in self.outcomes if o.outcome == ACCEPTED]
 
@@ -301,8 +301,7 @@ def _store_image(conn: Connection, image_bytes: bytes, firmware_hash: str, now: 
         "size": len(image_bytes),
         "data": image_bytes,
     }
-    ins: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(FirmwareImageBlob)
-    conn.execute(ins.values(**values, created_at=now).on_conflict_do_nothing(index_elements=["file_hash"]))
+    conn.execute(insert_or_ignore(conn, FirmwareImageBlob, key="file_hash").values(**values, created_at=now))
     return int(
         conn.execute(
             select(FirmwareImageBlob.id).where(FirmwareImageBlob.file_hash == file_hash)

@@ -29,6 +29,8 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from hanota.db.models import Certificate, Role, Setting, User
+from hanota.duis.signing import certificate_eui, certificate_role
+from hanota.errors import SignatureError
 from hanota.estate.catalogue import DSP_EUI
 
 ROLE_XML_SIGNING = 135  # OU=87
@@ -41,35 +43,17 @@ def eui_bytes(eui: str) -> bytes:
     return bytes.fromhex(eui.replace("-", ""))
 
 
-def format_eui(raw: bytes) -> str:
-    return "-".join(f"{b:02X}" for b in raw)
-
-
-def cert_eui(cert: x509.Certificate) -> str | None:
-    """The subject's x500UniqueIdentifier (OID 2.5.4.45) as an EUI, or None."""
-    attrs = cert.subject.get_attributes_for_oid(NameOID.X500_UNIQUE_IDENTIFIER)
-    if not attrs:
-        return None
-    value = attrs[0].value
-    raw = value if isinstance(value, bytes) else value.encode()
-    return format_eui(raw[-8:]) if len(raw) >= 8 else None
-
-
-def cert_role(cert: x509.Certificate) -> int | None:
-    """The subject OU read as the DUIS role code (two hex digits), or None."""
-    attrs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    for a in attrs:
-        v = a.value if isinstance(a.value, str) else a.value.decode()
-        try:
-            return int(v, 16)
-        except ValueError:
-            continue
-    return None
-
-
-def issuer_string(cert: x509.Certificate) -> str:
-    """The issuer as written in DUIS KeyInfo (`CN=Z1,OU=07`)."""
-    return cert.issuer.rfc4514_string()
+def _subject_fields(cert: x509.Certificate) -> tuple[str | None, int | None]:
+    """(EUI, role code) of a certificate's subject, None where it has none (a CA, a malformed leaf)."""
+    try:
+        eui: str | None = certificate_eui(cert)
+    except SignatureError:
+        eui = None
+    try:
+        role: int | None = certificate_role(cert)
+    except SignatureError:
+        role = None
+    return eui, role
 
 
 def _subject(eui: str, role: int) -> x509.Name:
@@ -110,12 +94,13 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 
 
 def _cert_row(cert: x509.Certificate, kind: str) -> Certificate:
+    eui, role = _subject_fields(cert)
     return Certificate(
-        issuer=issuer_string(cert),
+        issuer=cert.issuer.rfc4514_string(),  # as DUIS KeyInfo writes it: CN=Z1,OU=07
         serial=str(cert.serial_number),
         kind=kind,
-        subject_eui=cert_eui(cert),
-        role_code=cert_role(cert),
+        subject_eui=eui,
+        role_code=role,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         pem=cert.public_bytes(serialization.Encoding.PEM).decode(),

@@ -46,9 +46,10 @@ from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from hanota.db.bulk import id_list_sql, id_list_value, insert_or_ignore, insert_rows, ts
-from hanota.db.models import CPLEntry, DistributionJob, FirmwareImageBlob, ServiceRequest
+from hanota.db.models import CPLEntry, CPLStatus, DistributionJob, FirmwareImageBlob, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
+from hanota.duis.models import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning
 from hanota.errors import HanotaError, InputError, ValidationError
 from hanota.firmware import FirmwareImage, parse_image
 from hanota.inventory.interest import SENDER_METERS_CTE, interested_sql
@@ -81,6 +82,9 @@ class FirmwareSR:
     not_for_types: str
     no_device_left: str
     devices_excluded: str
+    warning: (
+        type[DSPUpdatePPMIDFirmwareWarning] | type[DSPUpdateFirmwareWarning]
+    )  # the excluded-devices payload
 
 
 SR_11_4 = FirmwareSR(
@@ -95,6 +99,7 @@ SR_11_4 = FirmwareSR(
     not_for_types=codes.PPMID_IMAGE_NOT_FOR_DEVICE_TYPES,
     no_device_left=codes.PPMID_NO_DEVICE_LEFT,
     devices_excluded=codes.PPMID_DEVICES_EXCLUDED,
+    warning=DSPUpdatePPMIDFirmwareWarning,
 )
 SR_11_1 = FirmwareSR(
     srv="11.1",
@@ -108,6 +113,7 @@ SR_11_1 = FirmwareSR(
     not_for_types=codes.FIRMWARE_IMAGE_NOT_FOR_DEVICE_TYPES,
     no_device_left=codes.FIRMWARE_NO_DEVICE_LEFT,
     devices_excluded=codes.FIRMWARE_DEVICES_EXCLUDED,
+    warning=DSPUpdateFirmwareWarning,
 )
 FIRMWARE_SRS = {"11.4": SR_11_4, "11.1": SR_11_1}
 
@@ -176,7 +182,7 @@ def check_image(
         raise ValidationError(f"the image is not a valid OTA file: {e.message}", code=sr.image_invalid) from e
     with Session(bind=conn) as session:
         entries = session.scalars(select(CPLEntry).where(CPLEntry.firmware_hash == image.firmware_hash)).all()
-    active = [e for e in entries if e.status == "Active"]
+    active = [e for e in entries if e.status == CPLStatus.ACTIVE]
     if not active:
         why = f"on the CPL as {entries[0].status}" if entries else "not on the CPL"
         raise ValidationError(f"firmware hash {image.firmware_hash} is {why}", code=sr.hash_not_active)

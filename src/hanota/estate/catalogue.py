@@ -74,7 +74,6 @@ OTHER_USERS: tuple[tuple[str, str, str], ...] = (
     ("90-B3-D5-1F-60-00-00-01", "DCC Service Desk", "DCC"),
 )
 DCC_OPERATOR_EUI = "90-B3-D5-1F-60-00-00-01"
-DSP_EUI = "90-B3-D5-1F-30-00-00-02"  # the Access Control Broker (domain.md §1)
 
 
 @dataclass(frozen=True)

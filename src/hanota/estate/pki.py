@@ -29,12 +29,11 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from hanota.db.models import Certificate, Role, Setting, User
+from hanota.duis.codes import DCC_EUI as DSP_EUI
+from hanota.duis.codes import ROLE_DSP_XML_SIGNING, ROLE_XML_SIGNING
 from hanota.duis.signing import certificate_eui, certificate_role
 from hanota.errors import SignatureError
-from hanota.estate.catalogue import DSP_EUI
 
-ROLE_XML_SIGNING = 135  # OU=87
-ROLE_DSP_XML_SIGNING = 137  # OU=89
 DSP_KEY_SETTING = "dsp_signing_key"
 DSP_CERT_SETTING = "dsp_signing_cert"
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from hanota.duis import codes
 from hanota.duis.models import (
+    MAX_INVENTORY_DEVICES,
     CSPRegion,
     DeviceStatus,
     DeviceType,
@@ -20,8 +21,6 @@ from hanota.duis.models import (
     ReadInventory,
 )
 from hanota.errors import ValidationError
-
-MAX_DEVICES = 17
 
 _SELECT = """
     SELECT d.device_id, d.device_type, d.smi_status, d.manufacturer, d.model, d.firmware_version,
@@ -62,7 +61,7 @@ def _device(r: Any) -> InventoryDevice:
 def read_inventory(conn: Connection, body: ReadInventory) -> DSPInventory:
     """Answer an 8.2. A search that finds nothing is E19 (device not in the SMI)."""
     order = " ORDER BY CASE WHEN d.device_id = :did THEN 0 ELSE 1 END, d.device_type, d.device_id LIMIT :n"
-    params: dict[str, Any] = {"n": MAX_DEVICES, "did": body.device_id or ""}
+    params: dict[str, Any] = {"n": MAX_INVENTORY_DEVICES, "did": body.device_id or ""}
     if body.device_id is not None:
         where = (
             " WHERE d.device_id = :did OR (d.hub_id IS NOT NULL AND d.hub_id = "

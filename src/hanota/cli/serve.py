@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from hanota.api.app import build_context, create_app, make_router
 from hanota.cli.common import console, err_console, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
+    MAX_RESPONSE_BYTES,
     Request,
     RequestID,
     Signer,
@@ -28,6 +28,7 @@ from hanota.duis import (
 )
 from hanota.duis import codes as duis_codes
 from hanota.duis.models import (
+    SCHEMA_VERSION,
     DCCAlertMessage,
     DevicePrenotification,
     DeviceType,
@@ -160,7 +161,7 @@ def sr_build(
         else:
             raise typer.BadParameter(f"SRV {srv} is not one this tool builds")
         req = Request(
-            schema_version="5.4",
+            schema_version=SCHEMA_VERSION,
             request_id=RequestID(originator.upper(), duis_codes.DCC_EUI, counter or int(time.time() * 1000)),
             command_variant=duis_codes.CV_NON_DEVICE,
             service_reference=duis_codes.service_reference_of(srv),
@@ -211,18 +212,24 @@ def sr_submit(
         cert = dsp_signer(migrated_engine(load_settings())).certificate
     else:
         cert = load_certificate(dsp_cert)
-    verifier = Verifier(StaticTrustStore(pinned=[cert]), accepted_roles=(duis_codes.ROLE_DSP_XML_SIGNING,))
+    verifier = Verifier(
+        StaticTrustStore(pinned=[cert]),
+        accepted_roles=(duis_codes.ROLE_DSP_XML_SIGNING,),
+        max_bytes=MAX_RESPONSE_BYTES,
+    )
     try:
         verified = verifier.verify(r.content, now=SystemClock().now())
         resp = parse_response(verified.root)
     except HanotaError as e:
         err_console.print(f"[red]the answer does not verify: {e}[/red]")
         raise typer.Exit(1) from e
-    row = duis_codes.response_code(resp.response_code)
-    console.print(
-        f"[bold]{resp.response_code}[/bold] {row.meaning}  (signature verified: {verified.signer_eui})"
+    meaning = (
+        duis_codes.response_code(resp.response_code).meaning
+        if duis_codes.is_known_response_code(resp.response_code)
+        else "(a code this tool's table does not hold)"
     )
-    console.print(f"RequestID {resp.request_id}  at {_fmt(resp.response_datetime)}")
+    console.print(f"[bold]{resp.response_code}[/bold] {meaning}  (signature verified: {verified.signer_eui})")
+    console.print(f"RequestID {resp.request_id}  at {resp.response_datetime.isoformat()}")
     body = resp.body
     if isinstance(body, DCCAlertMessage):
         console.print(body)
@@ -239,7 +246,3 @@ def sr_submit(
         for name, ids in payload.lists():
             if ids:
                 console.print(f"  {name}: {len(ids)} — {', '.join(ids[:10])}{' …' if len(ids) > 10 else ''}")
-
-
-def _fmt(dt: datetime) -> str:
-    return dt.isoformat()

@@ -12,16 +12,19 @@ from __future__ import annotations
 import base64
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from hanota.alerts.outbox import AlertWriter, PendingAlert
 from hanota.clock import Clock
 from hanota.csp.client import CSPClient, CSPUnavailable
 from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
+from hanota.db.bulk import id_list_sql, id_list_value
 from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest
+from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.models import FirmwareDistributionFailure
 from hanota.logs import get_logger
@@ -38,6 +41,21 @@ class Claimed:
     region: str
     priority: int
     attempts: int  # including this one
+
+
+def mark_csp_rejected(
+    conn: Connection, request_pk: int, devices: Sequence[str], reason: str, now: datetime
+) -> None:
+    """One statement for any number of devices (a CSP may reject a whole 50,000-target file)."""
+    ids = id_list_sql(conn)  # a constant fragment naming the bind parameter, never input
+    conn.execute(
+        text(
+            "UPDATE request_devices SET state = 'csp_rejected', failure = :reason, finished_at = :now, "  # noqa: S608
+            "updated_at = :now WHERE request_pk = :pk "
+            "AND device_id IN (SELECT device_id FROM " + ids + " i)"
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"reason": reason, "now": now, "pk": request_pk, "ids": id_list_value(conn, devices)},
+    )
 
 
 class Router:
@@ -155,11 +173,7 @@ class Router:
             for device, reason in rejected.items():
                 by_reason[reason].append(device)
             for reason, devices in by_reason.items():
-                conn.execute(
-                    update(RequestDevice)
-                    .where(RequestDevice.request_pk == job.request_pk, RequestDevice.device_id.in_(devices))
-                    .values(state="csp_rejected", failure=reason, finished_at=now, updated_at=now)
-                )
+                mark_csp_rejected(conn, job.request_pk, devices, reason, now)
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id)

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from hanota.clock import Clock
 from hanota.cpl.prenotify import prenotify
-from hanota.db.models import RequestCounter, User
+from hanota.db.bulk import insert_or_ignore
+from hanota.db.models import RequestCounter, User, UserStatus
 from hanota.db.types import counter_key
 from hanota.dsp.update_firmware import FIRMWARE_SRS, Validated, record, record_rejection, validate
 from hanota.duis import (
@@ -43,8 +44,6 @@ from hanota.duis import (
 from hanota.duis.models import (
     WARNING_LISTS,
     DevicePrenotification,
-    DSPUpdateFirmwareWarning,
-    DSPUpdatePPMIDFirmwareWarning,
     Payload,
     ReadInventory,
     Response,
@@ -54,14 +53,13 @@ from hanota.duis.models import (
     UpdatePPMIDFirmware,
     render_response_element,
 )
-from hanota.duis.xmlparse import parse_document
+from hanota.duis.xmlparse import SR, parse_document
 from hanota.errors import AccessError, HanotaError, InputError, ReplayError, TooLarge
 from hanota.inventory.read import read_inventory
 from hanota.inventory.update import update_inventory
 from hanota.logs import get_logger
 
 log = get_logger("hanota.dsp")
-SR_NS = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
 
 
 @dataclass(frozen=True)
@@ -78,14 +76,14 @@ def _peek(root: etree._Element) -> tuple[RequestID | None, str | None]:
     """The RequestID and SRV as written, before verification: used ONLY to address an error answer."""
     rid: RequestID | None = None
     srv: str | None = None
-    header = root.find(f"{SR_NS}Header")
+    header = root.find(f"{SR}Header")
     if header is not None:
-        text = header.findtext(f"{SR_NS}RequestID")
+        text = header.findtext(f"{SR}RequestID")
         try:
             rid = RequestID.parse(text) if text else None
         except (InputError, ValueError):
             rid = None
-        srv_text = (header.findtext(f"{SR_NS}ServiceReferenceVariant") or "").strip()
+        srv_text = (header.findtext(f"{SR}ServiceReferenceVariant") or "").strip()
         srv = srv_text if codes.srv_row(srv_text) is not None else None
     return rid, srv
 
@@ -160,7 +158,7 @@ class DSPService:
             user = conn.execute(select(User.roles, User.status).where(User.eui == rid.originator)).first()
             if user is None:
                 raise AccessError(f"{rid.originator} is not a DCC User", code=codes.INVALID_USER)
-            if user.status != "Active":
+            if user.status != UserStatus.ACTIVE:
                 raise AccessError(f"{rid.originator} is {user.status}", code=codes.INVALID_USER_STATUS)
             if not set(user.roles.split()) & row.roles:
                 raise AccessError(
@@ -183,23 +181,28 @@ class DSPService:
         return Response(rid, code, now, ResponseMessage(request.srv, payload)), None
 
     def _advance_counter(self, conn: Connection, rid: RequestID) -> None:
+        """Move the originator's counter forward or refuse a replay. The row is created first if missing
+        (insert-or-ignore), so two first-ever requests racing cannot collide on the primary key: the
+        conditional update then lets exactly one of them through per counter value."""
         key = counter_key(rid.counter)
+        conn.execute(
+            insert_or_ignore(conn, RequestCounter, key="originator_eui").values(
+                originator_eui=rid.originator, last_counter=counter_key(0)
+            )
+        )
         moved = conn.execute(
             update(RequestCounter)
             .where(RequestCounter.originator_eui == rid.originator, RequestCounter.last_counter < key)
             .values(last_counter=key)
         ).rowcount
-        if moved:
-            return
-        exists = conn.execute(
-            select(RequestCounter.last_counter).where(RequestCounter.originator_eui == rid.originator)
-        ).first()
-        if exists is not None:
+        if not moved:
+            last = conn.execute(
+                select(RequestCounter.last_counter).where(RequestCounter.originator_eui == rid.originator)
+            ).scalar_one()
             raise ReplayError(
-                f"counter {rid.counter} is not greater than the last accepted ({int(exists[0])})",
+                f"counter {rid.counter} is not greater than the last accepted ({int(last)})",
                 code=codes.REPLAYED_COUNTER,
             )
-        conn.execute(insert(RequestCounter).values(originator_eui=rid.originator, last_counter=key))
 
     def _dispatch(self, conn: Connection, request: Request, now: datetime) -> tuple[Payload | None, str]:
         body = request.body
@@ -226,5 +229,4 @@ def _warning(v: Validated) -> Payload | None:
     lists = v.lists()
     if not lists:
         return None
-    cls = DSPUpdatePPMIDFirmwareWarning if v.sr.srv == "11.4" else DSPUpdateFirmwareWarning
-    return cls(**{name: tuple(lists.get(element, ())) for name, element in WARNING_LISTS})
+    return v.sr.warning(**{name: tuple(lists.get(element, ())) for name, element in WARNING_LISTS})

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import BindParameter, Connection, bindparam, text
 
+from hanota.db.bulk import id_list_sql, id_list_value
 from hanota.db.types import UTCDateTime
 
 METER_TYPES = ("ESME", "GSME")
@@ -29,7 +30,7 @@ _INTERESTED_SUPPLIERS = """
     JOIN supplier_registrations r ON r.device_id = m.device_id
                   AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
                   AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
-    WHERE d.device_id IN :ids
+    WHERE d.device_id IN (SELECT device_id FROM {ids} i)
 """
 
 
@@ -64,9 +65,9 @@ def interested_suppliers(conn: Connection, device_ids: Sequence[str], now: datet
     """Device ID → its interested suppliers (sorted), for a batch of devices in one query."""
     if not device_ids:
         return {}
-    stmt = text(_INTERESTED_SUPPLIERS).bindparams(now_param(), bindparam("ids", expanding=True))
+    stmt = text(_INTERESTED_SUPPLIERS.format(ids=id_list_sql(conn))).bindparams(now_param())
     out: dict[str, set[str]] = defaultdict(set)
-    for did, eui in conn.execute(stmt, {"now": now, "ids": list(device_ids)}):
+    for did, eui in conn.execute(stmt, {"now": now, "ids": id_list_value(conn, device_ids)}):
         out[did].add(eui)
     return {k: sorted(v) for k, v in out.items()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -11,9 +12,12 @@ from capacity_testkit import small_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hanota.capacity import run_scenario
-from hanota.capacity.planner import PERCENTILES, STAGES, occupancy
-from hanota.network import FailureReason, Region
+from hanota.capacity import PlanResult, run_scenario
+from hanota.capacity.fleet import build_fleet
+from hanota.capacity.planner import PERCENTILES, STAGES, occupancy, run_region
+from hanota.capacity.report import bottleneck_rows, completion_rows, failure_rows, hourly_rows, stage_rows
+from hanota.network import EventKind, FailureReason, NetworkEngine, Region
+from hanota.network.outcomes import SUCCESS
 
 QUIET_NETWORK = {
     "window": {"start_h": 0.0, "end_h": 24.0},
@@ -76,6 +80,57 @@ def test_percentiles_are_monotone_in_image_size() -> None:
     assert runs[-1].overall.percentiles_h[90] > runs[0].overall.percentiles_h[90]
 
 
+def _answer(result: PlanResult) -> str:
+    """Everything a run reports but its wall time: every CSV row, the hourly series, the engine counters."""
+    rows = [f(result) for f in (completion_rows, stage_rows, bottleneck_rows, failure_rows, hourly_rows)]
+    series = {
+        f.name: getattr(result.series, f.name).tolist()
+        if f.name == "hours"
+        else {str(k): v.tolist() for k, v in getattr(result.series, f.name).items()}
+        for f in dataclasses.fields(result.series)
+    }
+    completions = [
+        (r.han.completion_h.tolist(), r.competing and r.competing.completion_h.tolist())
+        for r in result.regions
+    ]
+    return repr(
+        (
+            rows,
+            series,
+            [r.stats for r in result.regions],
+            completions,
+            result.heap_events,
+            result.target_events,
+        )
+    )
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1_000, 1_500_000), min_size=2, max_size=3).map(sorted),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_percentiles_are_monotone_in_image_size_for_any_sizes_and_seed(sizes: list[int], seed: int) -> None:
+    """Bigger images never finish sooner, whatever the sizes and the seed (a WAN tight enough to queue)."""
+    base = small_scenario(
+        {
+            "scenario": {"seed": seed},
+            "network": {
+                "wan": {"south": {"sessions": 5}, "central": {"sessions": 5}, "north": {"sessions": 15}}
+            },
+        },
+        devices=300,
+    )
+    runs = [run_scenario(base.with_value(("image", "size_bytes"), size)) for size in sizes]
+    for k in range(len(runs[0].regions)):
+        assert len({run.regions[k].han.updated for run in runs}) == 1  # the same devices are updated
+        for p in PERCENTILES:
+            values = [run.regions[k].han.percentiles_h[p] for run in runs]
+            assert values == sorted(values), (runs[0].regions[k].region, p, sizes, values)
+    overall = [run.overall.percentiles_h[90] for run in runs]
+    assert overall == sorted(overall)
+
+
 def test_the_same_seed_gives_the_same_answer() -> None:
     a, b = run_scenario(small_scenario()), run_scenario(small_scenario())
     for ra, rb in zip(a.regions, b.regions, strict=True):
@@ -83,6 +138,75 @@ def test_the_same_seed_gives_the_same_answer() -> None:
         assert ra.failures == rb.failures
     c = run_scenario(small_scenario({"scenario": {"seed": 8}}))
     assert not np.array_equal(a.regions[0].han.completion_h, c.regions[0].han.completion_h)
+    assert _answer(a) == _answer(b)
+    assert _answer(a) != _answer(c)
+
+
+def test_the_same_seed_gives_the_same_answer_in_every_output() -> None:
+    """With competing firmware, shared hubs, busy slots and cache evictions in play, two runs agree on
+    every number they report (NaN included), not only on the HAN completion times."""
+    extra = {
+        "competing": {"hub_share": 0.3, "submit_at_h": 1.0},
+        "fleet": {"devices_per_hub": 8, "hw_out_of_range_share": 0.05},
+        "network": {
+            "han": {"query_interval_s": 600.0},
+            "hub": {"cache_bytes": 400_000},
+            "wan": {"south": {"sessions": 3}, "central": {"sessions": 3}, "north": {"sessions": 9}},
+        },
+    }
+    a, b = run_scenario(small_scenario(extra)), run_scenario(small_scenario(extra))
+    assert sum(r.stats.busy_waits for r in a.regions) > 0
+    assert sum(r.stats.cache_evictions for r in a.regions) > 0
+    assert _answer(a) == _answer(b)
+
+
+def test_the_incremental_engine_api_gives_the_one_shot_answer() -> None:
+    """The planner's own fleet, driven as a gateway drives an engine (submit, then `advance_to` in uneven
+    steps, emitting events), ends with exactly the per-target times of the planner's one-shot run."""
+    s = small_scenario(
+        {
+            "scenario": {"submit_at_h": 2.5, "max_targets_per_request": 400},
+            "competing": {"hub_share": 0.3},
+            "fleet": {"devices_per_hub": 6},
+            "network": {
+                "han": {"query_interval_s": 900.0},
+                "wan": {"south": {"sessions": 4}, "central": {"sessions": 4}, "north": {"sessions": 12}},
+            },
+        }
+    )
+    for fleet in build_fleet(s):
+        one_shot = run_region(s, fleet)
+        stepped = NetworkEngine(s.profile, fleet.region, seed=s.seed)
+        for dist in fleet.competing:
+            stepped.submit(dist, s.competing.submit_at_s)
+        events = stepped.advance_to(1_234.5)
+        for dist in fleet.han:
+            stepped.submit(dist, s.submit_at_s)
+        t = stepped.now
+        while t < 12 * 3600.0:  # through the night window and past the last activation
+            t += 1_000.0 + (t % 777.0)
+            events += stepped.advance_to(t)
+        events += stepped.run_until_idle()
+        activated = 0
+        for dist in [*fleet.competing, *fleet.han]:
+            a, b = one_shot.results(dist.distribution_id), stepped.results(dist.distribution_id)
+            activated += int((a.outcome == SUCCESS).sum())
+            for field in (
+                "outcome",
+                "wan_start",
+                "ready",
+                "pickup",
+                "download_start",
+                "transfer_end",
+                "activated",
+            ):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+        assert sum(e.kind is EventKind.ACTIVATED for e in events) == activated > 0
+        assert one_shot.stats() == stepped.stats()
+        for x, y in zip(one_shot.wan_intervals(), stepped.wan_intervals(), strict=True):
+            np.testing.assert_array_equal(x, y)
+        for x, y in zip(one_shot.cache_intervals(), stepped.cache_intervals(), strict=True):
+            np.testing.assert_array_equal(x, y)
 
 
 def test_bookkeeping_adds_up() -> None:

@@ -113,6 +113,32 @@ def test_cli_entry_refuses_bad_input_with_exit_code_2(
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("table", "line", "key"),
+    [
+        ("scenario", "submit_at_h = inf", "scenario.submit_at_h"),
+        ("competing", "submit_at_h = inf", "competing.submit_at_h"),
+        ("network.han", "query_interval_s = inf", "han.query_interval_s"),
+        ("network.wan", "overhead = inf", "wan.overhead"),
+    ],
+)
+def test_cli_entry_refuses_an_infinite_value_with_exit_code_2(
+    tmp_path: Path, table: str, line: str, key: str
+) -> None:
+    """An infinite time or factor never reaches the engine (which would not finish): exit 2, no report."""
+    path = tmp_path / "s.toml"
+    head = '[scenario]\nname = "tiny"\n[fleet]\ndevices = 30\n'
+    if table == "scenario":
+        path.write_text(head.replace("\n[fleet]", f"\n{line}\n[fleet]"))
+    else:
+        path.write_text(f"{head}[{table}]\n{line}\n")
+    out = io.StringIO()
+    report = tmp_path / "report"
+    assert run_cli_scenario(path, report, console=Console(file=out, width=160)) == 2
+    assert key in out.getvalue() and "finite" in out.getvalue()
+    assert not report.exists()
+
+
 def test_cli_entry_reports_an_unwritable_output_with_exit_code_1(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from capacity_testkit import small_scenario
 
 from hanota.capacity import ScenarioError, bundled_scenarios, load_scenario
 from hanota.capacity.fleet import build_fleet, split_counts
+from hanota.capacity.scenario import scenario_from_mapping
 from hanota.network import PriorityClass, Region
 
 
@@ -54,6 +57,64 @@ def test_bad_scenarios_are_refused(tmp_path: Path, text: str, message: str) -> N
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario(path)
+
+
+SCENARIO_NUMBERS = [
+    ("scenario", "seed"),
+    ("scenario", "submit_at_h"),
+    ("scenario", "max_targets_per_request"),
+    ("fleet", "devices"),
+    ("fleet", "devices_per_hub"),
+    ("fleet", "sleepy_share"),
+    ("fleet", "hw_out_of_range_share"),
+    ("fleet", "region_shares", "north"),
+    ("image", "size_bytes"),
+    ("image", "hw_min"),
+    ("image", "hw_max"),
+    ("competing", "hub_share"),
+    ("competing", "image_size_bytes"),
+    ("competing", "gsme_share"),
+    ("competing", "submit_at_h"),
+    ("network", "han", "query_interval_s"),
+    ("network", "wan", "overhead"),
+]
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("path", SCENARIO_NUMBERS, ids=".".join)
+def test_non_finite_numbers_are_refused_in_every_table(path: tuple[str, ...], value: float) -> None:
+    """inf (which TOML can spell) is refused for every number, naming the key, before anything runs."""
+    data: dict[str, Any] = {"scenario": {"name": "x"}}
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    with pytest.raises(ScenarioError, match=re.escape(".".join(path[1:] if path[0] == "network" else path))):
+        scenario_from_mapping(data)
+
+
+# a seed and a relative region share have no upper bound: any value is a valid one
+BOUNDED_NUMBERS = [p for p in SCENARIO_NUMBERS if p[-1] not in ("seed", "north")]
+
+
+@pytest.mark.parametrize("path", BOUNDED_NUMBERS, ids=".".join)
+def test_huge_finite_numbers_are_refused_in_every_table(path: tuple[str, ...]) -> None:
+    """1e308 is finite but would overflow the engine's arithmetic: every number has a plausible upper
+    bound (a year of scenario, the DUIS image limit, 30 days for a duration, ...), and says which key."""
+    data: dict[str, Any] = {"scenario": {"name": "x"}}
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = 1e308
+    with pytest.raises(ScenarioError, match=re.escape(".".join(path[1:] if path[0] == "network" else path))):
+        scenario_from_mapping(data)
+
+
+def test_an_infinite_start_time_in_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[scenario]\nname = "x"\n[competing]\nhub_share = 0.1\nsubmit_at_h = inf\n')
+    with pytest.raises(ScenarioError, match=re.escape("scenario key 'competing.submit_at_h' must be finite")):
         load_scenario(path)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -68,6 +70,42 @@ def test_overrides_replace_values_and_round_trip() -> None:
 def test_bad_overrides_are_refused_with_the_key(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ProfileError, match=re.escape(message)):
         default_profile().with_overrides(overrides)
+
+
+def _numeric_keys(table: dict[str, object], where: str = "") -> Iterator[tuple[str, ...]]:
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from ((key, *rest) for rest in _numeric_keys(value, f"{where}{key}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            yield (key,)
+
+
+NUMERIC_KEYS = sorted(_numeric_keys(default_profile().to_mapping()))
+
+
+def _override(path: tuple[str, ...], value: object) -> dict[str, object]:
+    out: dict[str, object] = {path[-1]: value}
+    for key in reversed(path[:-1]):
+        out = {key: out}
+    return out
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("path", NUMERIC_KEYS, ids=".".join)
+def test_non_finite_numbers_are_refused_in_every_table(path: tuple[str, ...], value: float) -> None:
+    """inf, -inf and NaN are refused for every number of the profile, naming the key; the one exception
+    is a WAN bit rate of +inf (a WAN that is no limit)."""
+    if path[-1] == "bitrate_bps" and value == math.inf:
+        profile = default_profile().with_overrides(_override(path, value))
+        assert profile.wan.region(path[1]).bitrate_bps == math.inf
+        return
+    with pytest.raises(ProfileError, match=re.escape(".".join(path))):
+        default_profile().with_overrides(_override(path, value))
+
+
+def test_every_table_has_numbers_to_check() -> None:
+    assert {path[0] for path in NUMERIC_KEYS} == {"window", "wan", "hub", "han", "outcomes"}
+    assert ("han", "query_interval_s") in NUMERIC_KEYS and ("wan", "overhead") in NUMERIC_KEYS
 
 
 def test_profile_error_is_a_config_error() -> None:

@@ -2,9 +2,9 @@
 
     hanota capacity run SCENARIO.toml [--out DIR] [--sweep name=v1,v2,...] [--sweep name=...]
 
-`SCENARIO` is a path or the name of a bundled example (`default-50k`, `national-1m`,
-`north-long-range`). The run prints the terminal tables and writes CSV, PNG and HTML into `DIR`
-(default `./capacity-<scenario name>`).
+`SCENARIO` is a path or the name of a bundled example (`bundled_scenarios()`, e.g. `default-50k`). The
+run prints the terminal tables and writes CSV, PNG and HTML into `DIR` (default
+`./capacity-<scenario name>`).
 """
 
 from __future__ import annotations

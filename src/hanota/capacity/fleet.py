@@ -16,19 +16,19 @@ Randomness comes from a generator seeded by (scenario seed, region), independent
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hanota.capacity.scenario import Scenario
 from hanota.network import Distribution, PriorityClass, Region, TargetTable
+from hanota.network.profile import REGION_CODE
 
 HAN_IMAGE_ID = "han-image"
 ESME_IMAGE_ID = "esme-gsme-image"
 
 _FLEET_STREAM = 0xF1EE7
-_REGION_CODE = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOUTH: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ def _chunks(
 
 def build_region(scenario: Scenario, region: Region, devices: int) -> RegionFleet:
     """Generate one region's targets and cut them into requests."""
-    rng = np.random.default_rng([scenario.seed, _FLEET_STREAM, _REGION_CODE[region]])
+    rng = np.random.default_rng([scenario.seed, _FLEET_STREAM, REGION_CODE[region]])
     fleet = scenario.fleet
     per_hub = fleet.devices_per_hub
     hubs = -(-devices // per_hub)
@@ -126,7 +126,14 @@ def build_region(scenario: Scenario, region: Region, devices: int) -> RegionFlee
     return RegionFleet(region=region, devices=devices, hubs=hubs, han=han, competing=competing)
 
 
+def iter_fleet(scenario: Scenario) -> Iterator[RegionFleet]:
+    """Every region with devices, in north, central, south order, each built only when asked for."""
+    counts = split_counts(scenario.fleet.devices, scenario.fleet.region_shares)
+    for region in Region:
+        if counts.get(region, 0) > 0:
+            yield build_region(scenario, region, counts[region])
+
+
 def build_fleet(scenario: Scenario) -> list[RegionFleet]:
     """Every region with devices, in north, central, south order."""
-    counts = split_counts(scenario.fleet.devices, scenario.fleet.region_shares)
-    return [build_region(scenario, region, counts[region]) for region in Region if counts.get(region, 0) > 0]
+    return list(iter_fleet(scenario))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hanota.capacity.fleet import RegionFleet, build_region, split_counts
+from hanota.capacity.fleet import RegionFleet, iter_fleet
 from hanota.capacity.scenario import Scenario
 from hanota.network import EngineStats, FailureReason, NetworkEngine, Region, TargetResults
 from hanota.network.outcomes import OUTCOME_REASONS, SUCCESS
@@ -165,9 +165,8 @@ class _RegionRun:
 def run_region(scenario: Scenario, fleet: RegionFleet) -> NetworkEngine:
     """Submit one region's requests to a fresh engine and run it until idle."""
     engine = NetworkEngine(scenario.profile, fleet.region, seed=scenario.seed, emit_events=False)
-    competing_at = scenario.competing.submit_at_h * 3600.0
     for dist in fleet.competing:
-        engine.submit(dist, competing_at)
+        engine.submit(dist, scenario.competing.submit_at_s)
     for dist in fleet.han:
         engine.submit(dist, scenario.submit_at_s)
     engine.run_until_idle()
@@ -182,13 +181,10 @@ def run_scenario(scenario: Scenario) -> PlanResult:
     """
     started = time.perf_counter()
     runs: list[_RegionRun] = []
-    counts = split_counts(scenario.fleet.devices, scenario.fleet.region_shares)
     with gc_paused():
-        for region in Region:
-            if counts.get(region, 0) > 0:
-                fleet = build_region(scenario, region, counts[region])
-                runs.append(_measure(fleet, run_region(scenario, fleet)))
-                del fleet
+        for fleet in iter_fleet(scenario):
+            runs.append(_measure(fleet, run_region(scenario, fleet)))
+            del fleet  # before the next region is built
         return _summarise(scenario, runs, started)
 
 
@@ -199,7 +195,6 @@ def _measure(fleet: RegionFleet, engine: NetworkEngine) -> _RegionRun:
     dl_s = _cat(everyone, "download_start")
     dl_e = _cat(everyone, "transfer_end")
     has = ~np.isnan(dl_s)
-    wan_s, wan_e, _ = engine.wan_intervals()
     mean, tail = _stages(han)
     return _RegionRun(
         region=fleet.region,
@@ -213,7 +208,7 @@ def _measure(fleet: RegionFleet, engine: NetworkEngine) -> _RegionRun:
         han_activated=_cat(han, "activated"),
         stage_mean_h=mean,
         stage_tail_h=tail,
-        wan=(wan_s, wan_e),
+        wan=engine.wan_intervals(),
         downloads=(dl_s[has], dl_e[has]),
         cache=engine.cache_intervals(),
         target_events=sum(
@@ -280,9 +275,7 @@ def _summarise(scenario: Scenario, runs: list[_RegionRun], started: float) -> Pl
         if run.han.updated:
             last = max(last, scenario.submit_at_s + 3600.0 * float(run.han.completion_h[-1]))
         if run.competing is not None and run.competing.updated:
-            last = max(
-                last, 3600.0 * (scenario.competing.submit_at_h + float(run.competing.completion_h[-1]))
-            )
+            last = max(last, scenario.competing.submit_at_s + 3600.0 * float(run.competing.completion_h[-1]))
     n_bins = max(1, math.ceil(last / 3600.0))
     edges = np.arange(n_bins + 1, dtype=np.float64) * 3600.0
     hours = edges[:-1] / 3600.0

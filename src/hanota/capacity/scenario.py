@@ -29,7 +29,7 @@ A scenario file has five tables (every key but `scenario.name` optional; default
     [network]                     # overrides of hanota/network/profile.toml, same keys
     window = { start_h = 0.0, end_h = 6.0 }
 
-Unknown keys are refused, so a typo never silently runs the default.
+Unknown keys are refused, so a typo never silently runs the default; numbers must be finite.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from typing import Any
 
 from hanota.errors import ConfigError
 from hanota.network import NetworkProfile, ProfileError, Region, default_profile
+from hanota.network.profile import check_integer, check_number, merge_overrides
 
 MAX_TARGETS_PER_REQUEST = 50_000
 """An SR 11.4 request carries at most 50,000 device IDs (domain.md section 7)."""
@@ -105,6 +106,11 @@ class CompetingSpec:
     image_size_bytes: int
     gsme_share: float
     submit_at_h: float
+
+    @property
+    def submit_at_s(self) -> float:
+        """Virtual second the ESME/GSME distributions are submitted at."""
+        return self.submit_at_h * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,37 +173,17 @@ def load_scenario(source: str | Path) -> Scenario:
     return scenario_from_mapping(data)
 
 
-def _merge(base: Mapping[str, Any], data: Mapping[str, Any], where: str) -> dict[str, Any]:
-    merged = copy.deepcopy(dict(base))
-    for key, value in data.items():
-        path = f"{where}{key}"
-        if key not in merged:
-            raise ScenarioError(f"unknown scenario key {path!r}")
-        if isinstance(merged[key], dict):
-            if not isinstance(value, Mapping):
-                raise ScenarioError(f"scenario key {path!r} must be a table")
-            merged[key] = value if key == "region_shares" else _merge(merged[key], value, f"{path}.")
-        else:
-            merged[key] = value
-    return merged
+MAX_IMAGE_BYTES = 10_240_000  # the DUIS limit on a firmware image
+MAX_SUBMIT_AT_H = 24 * 366.0  # a scenario spans at most a year
+MAX_DEVICES_PER_HUB = 10_000
 
 
-def _number(value: Any, key: str, *, lo: float = 0.0, hi: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ScenarioError(f"scenario key {key!r} must be a number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ScenarioError(f"scenario key {key!r} must be within {lo}..{hi}, got {value!r}")
-    return float(value)
+def _number(value: Any, key: str, *, hi: float = math.inf) -> float:
+    return check_number(value, f"scenario key {key!r}", error=ScenarioError, hi=hi)
 
 
 def _integer(value: Any, key: str, *, lo: int = 0, hi: int | None = None) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(f"scenario key {key!r} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        raise ScenarioError(f"scenario key {key!r} must be within {lo}..{hi}, got {value}")
-    return value
+    return check_integer(value, f"scenario key {key!r}", error=ScenarioError, lo=lo, hi=hi)
 
 
 def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
@@ -205,7 +191,13 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
     network = data.get("network", {})
     if not isinstance(network, Mapping):
         raise ScenarioError("scenario key 'network' must be a table")
-    merged = _merge(_DEFAULTS, {k: v for k, v in data.items() if k != "network"}, "")
+    merged = merge_overrides(
+        _DEFAULTS,
+        {k: v for k, v in data.items() if k != "network"},
+        error=ScenarioError,
+        noun="scenario",
+        replace=("region_shares",),
+    )
     s, f, i, c = merged["scenario"], merged["fleet"], merged["image"], merged["competing"]
 
     name = s["name"]
@@ -226,7 +218,10 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
     if total <= 0:
         raise ScenarioError("fleet.region_shares must give at least one region a positive share")
 
-    hw_range = (_integer(i["hw_min"], "image.hw_min"), _integer(i["hw_max"], "image.hw_max"))
+    hw_range = (
+        _integer(i["hw_min"], "image.hw_min", hi=0xFFFF),
+        _integer(i["hw_max"], "image.hw_max", hi=0xFFFF),
+    )
     if hw_range[0] > hw_range[1]:
         raise ScenarioError(f"image hardware range {hw_range} is empty")
 
@@ -239,23 +234,30 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
         name=name.strip(),
         description=s["description"],
         seed=_integer(s["seed"], "scenario.seed"),
-        submit_at_h=_number(s["submit_at_h"], "scenario.submit_at_h"),
+        submit_at_h=_number(s["submit_at_h"], "scenario.submit_at_h", hi=MAX_SUBMIT_AT_H),
         max_targets_per_request=_integer(
             s["max_targets_per_request"], "scenario.max_targets_per_request", lo=1, hi=MAX_TARGETS_PER_REQUEST
         ),
         fleet=FleetSpec(
             devices=_integer(f["devices"], "fleet.devices", lo=1, hi=MAX_FLEET),
-            devices_per_hub=_integer(f["devices_per_hub"], "fleet.devices_per_hub", lo=1),
+            devices_per_hub=_integer(
+                f["devices_per_hub"], "fleet.devices_per_hub", lo=1, hi=MAX_DEVICES_PER_HUB
+            ),
             sleepy_share=_number(f["sleepy_share"], "fleet.sleepy_share", hi=1.0),
             hw_out_of_range_share=_number(f["hw_out_of_range_share"], "fleet.hw_out_of_range_share", hi=1.0),
             region_shares={r: v / total for r, v in region_shares.items() if v > 0},
         ),
-        image=ImageSpec(size_bytes=_integer(i["size_bytes"], "image.size_bytes", lo=1), hw_range=hw_range),
+        image=ImageSpec(
+            size_bytes=_integer(i["size_bytes"], "image.size_bytes", lo=1, hi=MAX_IMAGE_BYTES),
+            hw_range=hw_range,
+        ),
         competing=CompetingSpec(
             hub_share=_number(c["hub_share"], "competing.hub_share", hi=1.0),
-            image_size_bytes=_integer(c["image_size_bytes"], "competing.image_size_bytes", lo=1),
+            image_size_bytes=_integer(
+                c["image_size_bytes"], "competing.image_size_bytes", lo=1, hi=MAX_IMAGE_BYTES
+            ),
             gsme_share=_number(c["gsme_share"], "competing.gsme_share", hi=1.0),
-            submit_at_h=_number(c["submit_at_h"], "competing.submit_at_h"),
+            submit_at_h=_number(c["submit_at_h"], "competing.submit_at_h", hi=MAX_SUBMIT_AT_H),
         ),
         profile=profile,
         raw=copy.deepcopy(dict(data)),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hanota.capacity import run_cli_scenario
+from hanota.capacity import bundled_scenarios, run_cli_scenario
 
 capacity_app = typer.Typer(
     help="Capacity planner on the same network model as the live system.", no_args_is_help=True
@@ -18,9 +18,7 @@ capacity_app = typer.Typer(
 def capacity_run(
     scenario: Annotated[
         str,
-        typer.Argument(
-            help="a scenario .toml, or a bundled name: default-50k, national-1m, north-long-range"
-        ),
+        typer.Argument(help=f"a scenario .toml, or a bundled name: {', '.join(sorted(bundled_scenarios()))}"),
     ],
     out: Annotated[
         Path | None, typer.Option("--out", help="output folder (default ./capacity-<name>)")

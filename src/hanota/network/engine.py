@@ -71,7 +71,7 @@ import numpy.typing as npt
 
 from hanota.network.distribution import Distribution, PriorityClass
 from hanota.network.events import ClassQueueState, Event, EventKind, FailureReason, QueueState
-from hanota.network.han import block_count
+from hanota.network.han import claim_slot, next_query
 from hanota.network.outcomes import (
     ACTIVATION_FAILURE,
     HW_MISMATCH,
@@ -82,7 +82,7 @@ from hanota.network.outcomes import (
     draw_targets,
     hardware_mismatch,
 )
-from hanota.network.profile import NetworkProfile, Region
+from hanota.network.profile import REGION_CODE, NetworkProfile, Region
 from hanota.network.wan import (
     CACHED,
     EVICTED,
@@ -92,7 +92,6 @@ from hanota.network.wan import (
     RANK_HAN,
     Transfer,
     WanQueue,
-    wan_transfer_time,
 )
 
 # Heap event kinds.
@@ -120,18 +119,16 @@ _OUT_EVENT: dict[int, tuple[EventKind, FailureReason | None]] = {
     _OUT_ACTIVATION_FAILED: (EventKind.ACTIVATION_FAILED, FailureReason.ACTIVATION_FAILURE),
 }
 
-_REGION_CODE = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOUTH: 3}
 _RANK = {PriorityClass.ESME_GSME: RANK_ESME_GSME, PriorityClass.HAN: RANK_HAN}
 
 
 class _Submission:
     """A submitted distribution and where its targets sit in the engine's per-target columns."""
 
-    __slots__ = ("arrived", "at", "dist", "image", "index", "n", "offset", "rank")
+    __slots__ = ("arrived", "at", "dist", "image", "n", "offset", "rank")
 
-    def __init__(self, dist: Distribution, index: int, offset: int, at: float, image: int) -> None:
+    def __init__(self, dist: Distribution, offset: int, at: float, image: int) -> None:
         self.dist = dist
-        self.index = index
         self.offset = offset
         self.n = len(dist.targets)
         self.at = at
@@ -168,7 +165,14 @@ class TargetResults:
     @property
     def finished(self) -> npt.NDArray[np.float64]:
         """Time of each target's last event (NaN while unknown)."""
-        return np.where(np.isnan(self.activated), self.transfer_end, self.activated)
+        return _finished(self.transfer_end, self.activated)
+
+
+def _finished(
+    transfer_end: npt.NDArray[np.float64], activated: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Each target's last event: its activation report if it has one, else its transfer end (or NaN)."""
+    return np.where(np.isnan(activated), transfer_end, activated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +208,6 @@ class NetworkEngine:
         self.emit_events = emit_events
         wan = profile.wan.region(self.region)
         self.sessions = wan.sessions
-        self._bitrate = wan.bitrate_bps
         self._window = profile.window
         han = profile.han
         self._query_interval = han.query_interval_s
@@ -224,7 +227,6 @@ class NetworkEngine:
         self._queued_targets = [0, 0]
 
         self._hub_index: dict[str, int] = {}
-        self._hub_names: list[str] = []
         self._image_index: dict[str, int] = {}
         self._image_sizes: list[int] = []
         self._image_wan_time: list[float] = []
@@ -278,18 +280,18 @@ class NetworkEngine:
             raise ValueError(f"distribution {did!r} was already submitted")
         image = self._register_image(distribution.image_key, distribution.image_size)
         index = len(self._subs)
-        sub = _Submission(distribution, index, self._n, at, image)
+        sub = _Submission(distribution, self._n, at, image)
         targets = distribution.targets
         n = sub.n
 
-        rng = np.random.default_rng([self.seed, _REGION_CODE[self.region], index])
+        rng = np.random.default_rng([self.seed, REGION_CODE[self.region], index])
         draws = draw_targets(
             rng, self.profile.outcomes, hardware_mismatch(targets.hw_versions, distribution.hw_range)
         )
         han = self.profile.han
-        blocks = block_count(distribution.image_size, han.block_size_bytes)
+        size = distribution.image_size
         duration = np.where(
-            targets.sleepy, blocks * han.block_time(sleepy=True), blocks * han.block_time(sleepy=False)
+            targets.sleepy, han.download_time(size, sleepy=True), han.download_time(size, sleepy=False)
         )
         hold = np.where(draws.outcome == TRANSFER_FAILURE, draws.abort_at * duration, duration)
         self._t_outcome.extend(draws.outcome.tolist())
@@ -329,7 +331,7 @@ class NetworkEngine:
         self._process(math.inf)
         horizon = self._now
         if self._n:
-            finished = np.where(np.isnan(self._act[: self._n]), self._end[: self._n], self._act[: self._n])
+            finished = _finished(self._end[: self._n], self._act[: self._n])
             if not np.isnan(finished).all():
                 horizon = max(horizon, float(np.nanmax(finished)))
         if self._heap:  # pragma: no cover - the loop above empties the heap
@@ -343,8 +345,7 @@ class NetworkEngine:
         """
         n = self._n
         rank = self._rank[:n]
-        finished = np.where(np.isnan(self._act[:n]), self._end[:n], self._act[:n])
-        done_mask = finished <= self._now
+        done_mask = _finished(self._end[:n], self._act[:n]) <= self._now
         pending = [0, 0]
         for sub in self._subs:
             if not sub.arrived:
@@ -387,17 +388,12 @@ class NetworkEngine:
             activated=self._act[s].copy(),
         )
 
-    def distribution_ids(self) -> list[str]:
-        """IDs of all submitted distributions, in submission order."""
-        return [sub.dist.distribution_id for sub in self._subs]
-
-    def wan_intervals(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
-        """(start, end, priority rank) of every hub transfer started so far (rank 0 ESME/GSME, 1 HAN)."""
+    def wan_intervals(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(start, end) of every hub transfer started so far."""
         started = self._started
         return (
             np.fromiter((tr.start for tr in started), np.float64, len(started)),
             np.fromiter((tr.end for tr in started), np.float64, len(started)),
-            np.fromiter((tr.rank for tr in started), np.int8, len(started)),
         )
 
     def cache_intervals(
@@ -434,11 +430,7 @@ class NetworkEngine:
                 raise ValueError("too many distinct images for one engine")
             self._image_index[key] = image
             self._image_sizes.append(size)
-            self._image_wan_time.append(
-                wan_transfer_time(
-                    size, self._bitrate, self.profile.wan.overhead, self.profile.wan.session_setup_s
-                )
-            )
+            self._image_wan_time.append(self.profile.wan_time(self.region, size))
         elif self._image_sizes[image] != size:
             raise ValueError(f"image {key!r} was submitted with {self._image_sizes[image]} bytes, now {size}")
         return image
@@ -491,7 +483,6 @@ class NetworkEngine:
         """A distribution reaches the CSP: attach each target to its hub's transfer of the image."""
         sub.arrived = True
         hub_index = self._hub_index
-        hub_names = self._hub_names
         transfers = self._transfers
         queue = self._queue
         wan_start = self._wan_start
@@ -503,8 +494,7 @@ class NetworkEngine:
         for hub_id in sub.dist.targets.hub_ids:
             hub = hub_index.get(hub_id)
             if hub is None:
-                hub = hub_index[hub_id] = len(hub_names)
-                hub_names.append(hub_id)
+                hub = hub_index[hub_id] = len(hub_index)
             key = hub * _IMAGE_STRIDE + image
             tr = transfers.get(key)
             if tr is None:
@@ -598,8 +588,7 @@ class NetworkEngine:
             if self.emit_events:
                 self._emit(end, UNREACHABLE, g)
         else:
-            interval = self._query_interval
-            pickup = t + (self._t_phase[g] - t) % interval if interval > 0.0 else t
+            pickup = next_query(t, self._t_phase[g], self._query_interval)
             tr.pending += 1
             self._seq += 1
             heappush(self._heap, (pickup + self._t_jitter[g], self._seq, _PICKUP, g, tr))
@@ -616,11 +605,8 @@ class NetworkEngine:
             active = [ends] if ends > t else []
         else:
             active = [e for e in ends if e > t]
-        if len(active) >= self._slot_limit:
-            first = min(active)
-            active.remove(first)
-            retry = self._busy_retry
-            start = t + retry * math.ceil((first - t) / retry) if retry > 0.0 else first
+        if len(active) >= self._slot_limit:  # every slot taken: wait for the first to free (han.claim_slot)
+            start, active = claim_slot(active, t, self._slot_limit, self._busy_retry)
             self._busy_waits += 1
         end = start + self._t_hold[g]
         if active:

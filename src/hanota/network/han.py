@@ -10,8 +10,9 @@ ZigBee OTA is client-pulled (capacity-parameters.md section 2):
 3. The client downloads `ceil(image_size / block_size)` blocks, one at a time: a mains-powered device
    takes one round trip plus the server throttle per block (H7), a sleepy device one poll interval (H15).
 
-These functions are the closed forms the engine applies; the engine inlines the same arithmetic in its
-hot loop.
+These functions are the closed forms the engine applies, and it calls them: `download_time` (via
+`HanProfile`) per distribution, `next_query` per target, and `claim_slot` when a client finds every slot
+taken (a free slot needs no more than filtering the hub's end times, which the engine does inline).
 """
 
 from __future__ import annotations

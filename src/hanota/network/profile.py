@@ -1,8 +1,9 @@
 """The network profile: every parameter of the model, loaded from one TOML file into frozen dataclasses.
 
 The shipped `profile.toml` cites, for every value, the row of `docs/capacity-parameters.md` it comes from
-(W4, H5, ...) or says "assumed". A scenario overrides any value by giving the same keys; unknown keys and
-wrongly typed values are refused with a `ProfileError` naming the key.
+(W4, H5, ...) or says "assumed". A scenario overrides any value by giving the same keys; unknown keys,
+wrongly typed values and values out of range are refused with a `ProfileError` naming the key. Numbers
+must be finite, except a WAN `bitrate_bps`, where `inf` means the WAN is no limit.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -34,6 +35,10 @@ class Region(StrEnum):
     NORTH = "north"
     CENTRAL = "central"
     SOUTH = "south"
+
+
+REGION_CODE: dict[Region, int] = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOUTH: 3}
+"""A region as a small integer, for seeding random streams (fixed: changing it changes every run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,20 +161,87 @@ _HAN_KEYS = (
 _OUTCOME_KEYS = ("device_unreachable", "transfer_failure", "image_discarded", "activation_failure")
 
 
-def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
-    """`base` with `overrides` merged in, table by table; a key `base` lacks is refused."""
+def merge_overrides(
+    base: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    where: str = "",
+    *,
+    error: type[ConfigError] = ProfileError,
+    noun: str = "profile",
+    replace: Collection[str] = (),
+) -> dict[str, Any]:
+    """`base` with `overrides` merged in, table by table; a key `base` lacks is refused.
+
+    Errors are raised as `error` and call the keys "`noun` key"; a table whose key is in `replace` is
+    taken whole from `overrides` instead of being merged.
+    """
     merged = copy.deepcopy(dict(base))
     for key, value in overrides.items():
         path = f"{where}{key}"
         if key not in merged:
-            raise ProfileError(f"unknown profile key {path!r}")
+            raise error(f"unknown {noun} key {path!r}")
         if isinstance(merged[key], dict):
             if not isinstance(value, Mapping):
-                raise ProfileError(f"profile key {path!r} must be a table")
-            merged[key] = merge_overrides(merged[key], value, f"{path}.")
+                raise error(f"{noun} key {path!r} must be a table")
+            merged[key] = (
+                value
+                if key in replace
+                else merge_overrides(merged[key], value, f"{path}.", error=error, noun=noun, replace=replace)
+            )
         else:
             merged[key] = value
     return merged
+
+
+def check_number(
+    value: Any,
+    what: str,
+    *,
+    error: type[ConfigError] = ProfileError,
+    lo: float = 0.0,
+    hi: float = math.inf,
+    positive: bool = False,
+    infinite: bool = False,
+) -> float:
+    """`value` as a float, if it is a finite number (or infinite, with `infinite`) within `lo..hi`.
+
+    `positive` also refuses zero. Errors are raised as `error`, naming `what` (e.g. "profile key
+    han.sleepy_poll_s"): a range error says "is out of range" without `hi`, "must be within lo..hi" with it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise error(f"{what} must be a number, got {value!r}")
+    if math.isinf(value) and not infinite:
+        raise error(f"{what} must be finite, got {value!r}")
+    if not lo <= value <= hi or (positive and value <= 0):
+        if math.isinf(hi):
+            raise error(f"{what} is out of range: {value!r}")
+        raise error(f"{what} must be within {lo}..{hi}, got {value!r}")
+    return float(value)
+
+
+def check_integer(
+    value: Any, what: str, *, error: type[ConfigError] = ProfileError, lo: int = 0, hi: int | None = None
+) -> int:
+    """`value` as an int (a float with an integral value is accepted), if it is within `lo..hi`."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{what} must be an integer, got {value!r}")
+    if value < lo:
+        raise error(f"{what} must be at least {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise error(f"{what} must be at most {hi}, got {value}")
+    return value
+
+
+# Upper bounds: every profile number is a duration, a rate, a factor or an hour of the day, and none is
+# plausible beyond these. Huge finite values (1e308) would otherwise overflow the engine's arithmetic.
+MAX_DURATION_S = 30 * 24 * 3600.0
+MAX_OVERHEAD = 100.0
+MAX_SESSIONS = 1_000_000
+MAX_HUB_DOWNLOADS = 10_000
+MAX_CACHE_BYTES = 10**12
+MAX_BLOCK_BYTES = 65_535
 
 
 class _Reader:
@@ -188,23 +260,22 @@ class _Reader:
         self.used.add(key)
         return self.data[key]
 
-    def number(self, key: str, *, minimum: float = 0.0, positive: bool = False) -> float:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            raise ProfileError(f"profile key {self.where}.{key} must be a number, got {value!r}")
-        if value < minimum or (positive and value <= 0):
-            raise ProfileError(f"profile key {self.where}.{key} is out of range: {value!r}")
-        return float(value)
+    def number(
+        self,
+        key: str,
+        *,
+        minimum: float = 0.0,
+        maximum: float = MAX_DURATION_S,
+        positive: bool = False,
+        infinite: bool = False,
+    ) -> float:
+        what = f"profile key {self.where}.{key}"
+        return check_number(
+            self._get(key), what, lo=minimum, hi=maximum, positive=positive, infinite=infinite
+        )
 
-    def integer(self, key: str, *, minimum: int = 0) -> int:
-        value = self._get(key)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ProfileError(f"profile key {self.where}.{key} must be an integer, got {value!r}")
-        if value < minimum:
-            raise ProfileError(f"profile key {self.where}.{key} must be at least {minimum}, got {value}")
-        return value
+    def integer(self, key: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+        return check_integer(self._get(key), f"profile key {self.where}.{key}", lo=minimum, hi=maximum)
 
     def text(self, key: str) -> str:
         value = self._get(key)
@@ -226,7 +297,7 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
     root = _Reader(data, "")
     try:
         w = root.table("window")
-        window = NightWindow(w.number("start_h"), w.number("end_h"))
+        window = NightWindow(w.number("start_h", maximum=24.0), w.number("end_h", maximum=24.0))
         w.done()
 
         wan_t = root.table("wan")
@@ -236,12 +307,14 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
             regions[region] = RegionWan(
                 region=region,
                 technology=r.text("technology"),
-                sessions=r.integer("sessions", minimum=1),
-                bitrate_bps=r.number("bitrate_bps", positive=True),
+                sessions=r.integer("sessions", minimum=1, maximum=MAX_SESSIONS),
+                bitrate_bps=r.number(
+                    "bitrate_bps", positive=True, infinite=True, maximum=math.inf
+                ),  # inf: no limit
             )
             r.done()
         wan = WanProfile(
-            overhead=wan_t.number("overhead", positive=True),
+            overhead=wan_t.number("overhead", positive=True, maximum=MAX_OVERHEAD),
             session_setup_s=wan_t.number("session_setup_s"),
             north=regions[Region.NORTH],
             central=regions[Region.CENTRAL],
@@ -251,21 +324,23 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
 
         h = root.table("hub")
         hub = HubProfile(
-            max_concurrent_downloads=h.integer("max_concurrent_downloads", minimum=1),
+            max_concurrent_downloads=h.integer(
+                "max_concurrent_downloads", minimum=1, maximum=MAX_HUB_DOWNLOADS
+            ),
             busy_retry_s=h.number("busy_retry_s"),
-            cache_bytes=h.integer("cache_bytes", minimum=0),
+            cache_bytes=h.integer("cache_bytes", minimum=0, maximum=MAX_CACHE_BYTES),
         )
         h.done()
 
         n = root.table("han")
         han = HanProfile(
-            block_size_bytes=n.integer("block_size_bytes", minimum=1),
+            block_size_bytes=n.integer("block_size_bytes", minimum=1, maximum=MAX_BLOCK_BYTES),
             **{key: n.number(key) for key in _HAN_KEYS if key != "block_size_bytes"},
         )
         n.done()
 
         o = root.table("outcomes")
-        outcomes = OutcomeRates(**{key: o.number(key) for key in _OUTCOME_KEYS})
+        outcomes = OutcomeRates(**{key: o.number(key, maximum=1.0) for key in _OUTCOME_KEYS})
         o.done()
         root.done()
     except ValueError as exc:

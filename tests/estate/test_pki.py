@@ -12,9 +12,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, select
 
 from hanota.db.models import Certificate, Setting, User
+from hanota.duis.codes import DCC_EUI as DSP_EUI
 from hanota.duis.signing import certificate_eui as cert_eui
 from hanota.duis.signing import certificate_role as cert_role
-from hanota.estate.catalogue import DSP_EUI
 from hanota.estate.generate import generate
 from hanota.estate.pki import (
     DSP_CERT_SETTING,

@@ -355,6 +355,18 @@ DUIS: list[Case] = [
     ("organisation (non-XML-signing) certificate", with_identity("wrong_role"), 200, "E40"),
     ("certificate from an untrusted CA", with_identity("stranger_ca"), 200, "E40"),
     ("unknown serial", unknown_serial, 200, "E40"),
+    (
+        "5,000-digit certificate serial",
+        lambda x: mutate(x, set_text(f".//{DS}X509SerialNumber", "9" * 5000)),
+        200,
+        "E40",
+    ),
+    (
+        "command variant with 5,000 leading zeros",
+        lambda x: header_signed(x, b"<sr:CommandVariant>8<", b"<sr:CommandVariant>" + b"0" * 5000 + b"8<"),
+        200,
+        "E100",
+    ),
     ("signer is not the originator", other_signer, 200, "E40"),
     (
         "issuer name altered",

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import copy
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from duis_testkit import NOW, TestPKI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
-from hanota.duis import codes, models
+from hanota.duis import codes, models, xmlparse
 from hanota.duis.models import (
     DCCAlertMessage,
     Request,
@@ -24,7 +29,8 @@ from hanota.duis.models import (
     render_request,
     render_response,
 )
-from hanota.duis.xmlparse import MAX_REQUEST_BYTES, parse_document, validate_schema
+from hanota.duis.signing import Signer, StaticTrustStore, Verifier
+from hanota.duis.xmlparse import DS, MAX_REQUEST_BYTES, SR, parse_document, validate_schema
 from hanota.errors import AccessError, HanotaError, InputError, TooLarge
 
 SUPPLIER = "90-B3-D5-1F-30-01-00-00"
@@ -679,6 +685,145 @@ def test_mutated_requests_raise_only_domain_errors(request: Request, data: st.Da
         error = exc
     if error is not None:
         assert codes.is_known_response_code(error.code), error
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hostile documents through the whole chain (hypothesis): only coded HanotaErrors escape
+# ---------------------------------------------------------------------------------------------------
+
+#: Values that once reached a bare ValueError / OverflowError somewhere in the chain, and their neighbours.
+NASTY_VALUES = [
+    "0" * 5000 + "8",  # xs:positiveInteger 8, past int()'s 4,300-digit limit
+    "9" * 5000,
+    "-" + "1" * 4301,
+    "8" * 41,
+    "+8",
+    "-0",
+    "\u0661\u0662",  # Arabic-Indic digits: str.isdigit() is True, [0-9] is not
+    "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+    "9999-12-31T23:59:59-01:00",  # after year 9999 once in UTC
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+    "0000-01-01",
+    "2026-01-01+14:00",
+    "AAAA\u00a0AAAA",  # str.split() drops U+00A0; binascii refuses non-ASCII with a plain ValueError
+    "AA==\u2028",
+    "\u00e9",
+    "",
+    " ",
+    "\t\n",
+    "90-b3-d5-1f-30-01-00-00",
+    "CN=Z1,OU=07",
+    "=",
+    "\\",
+]
+nasty_text = st.one_of(
+    st.sampled_from(NASTY_VALUES),
+    st.sampled_from(NASTY_VALUES),  # twice: two thirds of the values are known-nasty ones
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn")), max_size=40),
+    st.integers().map(str),
+    st.from_regex(r"[+-]?[0-9]{1,80}", fullmatch=True),
+)
+#: Replacing a leaf's text is what reaches the value parsers, so it is drawn most often.
+MUTATIONS = ("text", "text", "text", "text", "attribute", "drop", "duplicate", "rename", "bytes")
+documents = st.one_of(
+    requests().map(lambda r: (render_request(r), parse_request)),
+    responses.map(lambda r: (render_response(r), parse_response)),
+)
+
+
+def _mutate(document: bytes, data: st.DataObject, namespace: str) -> bytes:
+    """One structural or byte-level mutation of `document`, on an element in `namespace` (SR or DS)."""
+    kind = data.draw(st.sampled_from(MUTATIONS))
+    if kind == "bytes":
+        raw = bytearray(document)
+        for _ in range(data.draw(st.integers(1, 3))):
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        return bytes(raw)
+    try:
+        root = etree.fromstring(document, xmlparse.document_parser())
+    except etree.XMLSyntaxError:  # an earlier byte flip broke it: nothing structural left to mutate
+        return document
+    elements = [el for el in root.iter() if isinstance(el.tag, str) and el.tag.startswith(namespace)]
+    if not elements:
+        return document
+    if kind == "text":
+        leaves = [el for el in elements if len(el) == 0]
+        data.draw(st.sampled_from(leaves or elements)).text = data.draw(nasty_text)
+        return etree.tostring(root, encoding="UTF-8")
+    element = data.draw(st.sampled_from(elements))
+    parent = element.getparent()
+    if kind == "attribute":
+        name = data.draw(st.sampled_from(["schemaVersion", "URI", "Algorithm", "Id"]))
+        element.set(name, data.draw(nasty_text))
+    elif kind == "rename":
+        element.tag = data.draw(st.sampled_from(sorted({el.tag for el in elements})))
+    elif parent is not None and kind == "drop":
+        parent.remove(element)
+    elif parent is not None:
+        parent.insert(parent.index(element), copy.deepcopy(element))
+    return etree.tostring(root, encoding="UTF-8")
+
+
+def _only_domain_errors(call: Callable[[], object]) -> None:
+    """Run `call`; a HanotaError with a code from the table is fine, anything else fails the test."""
+    error: HanotaError | None = None
+    try:
+        call()
+    except HanotaError as exc:
+        error = exc
+    assert error is None or codes.is_known_response_code(error.code), error
+
+
+@pytest.fixture(scope="module")
+def chain(test_pki: TestPKI) -> tuple[Signer, Verifier]:
+    """A test-PKI signer and a verifier that trusts it (no shared material needed)."""
+    identity = test_pki.leaf(test_pki.ca())
+    return identity.signer(), Verifier(StaticTrustStore(pinned=[identity.certificate]))
+
+
+def _through_the_chain(data: bytes, verifier: Verifier, parse: Callable[[etree._Element], object]) -> None:
+    """parse_document → Verifier.verify → validate_schema → parse, as the DSP runs them."""
+    verified = verifier.verify(parse_document(data, max_bytes=MAX_REQUEST_BYTES), now=NOW)
+    validate_schema(verified.root)
+    parse(verified.root)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, st.data())
+def test_mutated_signed_documents_raise_only_domain_errors(
+    chain: tuple[Signer, Verifier],
+    document: tuple[bytes, Callable[[etree._Element], object]],
+    data: st.DataObject,
+) -> None:
+    """Mutate a valid request or response, sign what is left (as a hostile but trusted signer would) and run
+    the whole chain; run the parsers on the unvalidated document too."""
+    signer, verifier = chain
+    unsigned, parse = document
+    for _ in range(data.draw(st.integers(1, 3))):
+        unsigned = _mutate(unsigned, data, SR)
+    signed = unsigned
+    with contextlib.suppress(InputError):  # a byte flip can leave nothing to sign
+        signed = signer.sign(unsigned)
+    _only_domain_errors(lambda: _through_the_chain(signed, verifier, parse))
+    _only_domain_errors(lambda: parse(parse_document(signed, max_bytes=MAX_REQUEST_BYTES)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents, st.data())
+def test_mutated_signatures_raise_only_domain_errors(
+    chain: tuple[Signer, Verifier],
+    document: tuple[bytes, Callable[[etree._Element], object]],
+    data: st.DataObject,
+) -> None:
+    """Sign a valid document, then mutate its ds:Signature (unsigned hostile input, before any trust check,
+    and a trusted signature tampered with in transit)."""
+    signer, verifier = chain
+    unsigned, parse = document
+    signed = signer.sign(unsigned)
+    for _ in range(data.draw(st.integers(1, 3))):
+        signed = _mutate(signed, data, DS)
+    _only_domain_errors(lambda: _through_the_chain(signed, verifier, parse))
 
 
 def test_constructors_refuse_bad_values() -> None:

@@ -42,6 +42,7 @@ SRC_MATRIX = "SmartDCCInnovation duis-parser src/duis-request-matrix.json; CVs f
 SRC_DUIS_CODES = "DUIS response code table (DCC Systems Response Codes), as summarised in domain.md §3"
 SRC_SCHEMA = "code exists in duis-5.4.xsd sr:ResponseCode; meaning not public"
 SRC_SCHEMA_ALERT = "code exists in duis-5.4.xsd DCCAlertCode; meaning not public"
+SRC_SR_CODE = "code public (duis-5.4.xsd); meaning our rule"
 SRC_DOMAIN = "domain.md §3 (SECMP0007 public record)"
 SRC_OURS = "our rule (this product)"
 
@@ -382,91 +383,91 @@ RESPONSE_CODES: tuple[ResponseCodeRow, ...] = (
         "PPMID_IMAGE_INVALID",
         "11.4: image is not a valid ZigBee OTA upgrade file, or its sizes disagree",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PPMID_HASH_NOT_ACTIVE,
         "PPMID_HASH_NOT_ACTIVE",
         "11.4: the image's hash is not on the CPL with status Active",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PPMID_VERSION_MISMATCH,
         "PPMID_VERSION_MISMATCH",
         "11.4: FirmwareVersion is not the version of the image's CPL entry",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PPMID_NO_DEVICE_LEFT,
         "PPMID_NO_DEVICE_LEFT",
         "11.4: no device left after the per-device checks",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PPMID_DEVICES_EXCLUDED,
         "PPMID_DEVICES_EXCLUDED",
         "11.4: accepted with some devices excluded (DSPUpdatePPMIDFirmwareWarning lists them and why)",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_IMAGE_INVALID,
         "FIRMWARE_IMAGE_INVALID",
         "11.1: image is not a valid ZigBee OTA upgrade file, or its sizes disagree",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_HASH_NOT_ACTIVE,
         "FIRMWARE_HASH_NOT_ACTIVE",
         "11.1: the image's hash is not on the CPL with status Active",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_VERSION_MISMATCH,
         "FIRMWARE_VERSION_MISMATCH",
         "11.1: FirmwareVersion is not the version of the image's CPL entry",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_NO_DEVICE_LEFT,
         "FIRMWARE_NO_DEVICE_LEFT",
         "11.1: no device left after the per-device checks",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_IMAGE_NOT_FOR_DEVICE_TYPES,
         "FIRMWARE_IMAGE_NOT_FOR_DEVICE_TYPES",
         "11.1: the image is not for the device types the request targets (ESME/GSME)",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         FIRMWARE_DEVICES_EXCLUDED,
         "FIRMWARE_DEVICES_EXCLUDED",
         "11.1: accepted with some devices excluded (DSPUpdateFirmwareWarning lists them and why)",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PRENOTIFY_FIRMWARE_NOT_ACTIVE,
         "PRENOTIFY_FIRMWARE_NOT_ACTIVE",
         "12.2: the device's firmware version is not Active on the CPL for its manufacturer and model (A-002)",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
     ResponseCodeRow(
         PRENOTIFY_DEVICE_EXISTS,
         "PRENOTIFY_DEVICE_EXISTS",
         "12.2: the device is already in the SMI",
         ASSUMED,
-        "code public (duis-5.4.xsd); meaning our rule",
+        SRC_SR_CODE,
     ),
 )
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Final, TypeVar
 
 from lxml import etree
@@ -57,6 +58,9 @@ _DATETIME_RE: Final = re.compile(
 _DATE_RE: Final = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
 _INTEGER_RE: Final = re.compile(r"[+-]?[0-9]+")
 _HEX_RE: Final = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+#: The longest integer text `_parse_int` reads: every DUIS integer the product reads fits in 21 digits; leading
+#: zeros are legal (``0008`` is an xs:positiveInteger) but int() of over 4,300 digits raises ValueError.
+_MAX_INT_TEXT: Final = 40
 
 #: DCCAlertCode enumeration of duis-5.4.xsd (N32 is absent from the schema).
 DCC_ALERT_CODES: Final = frozenset({"AD1", "N999"} | {f"N{n}" for n in range(1, 66) if n != 32})
@@ -248,6 +252,17 @@ def _check_enum(value: object, enum: type[StrEnum], what: str) -> None:
         raise ValueError(f"{what} must be a {enum.__name__}, not {value!r}")
 
 
+def _check_opt_enum(value: object, enum: type[StrEnum], what: str) -> None:
+    if value is not None:
+        _check_enum(value, enum, what)
+
+
+def _check_esme_variant(value: object) -> None:
+    """An optional ESMEVariant: None or one of `ESME_VARIANTS`."""
+    if value is not None and value not in ESME_VARIANTS:
+        raise ValueError(f"ESMEVariant {value!r} is not a DUIS ESME variant")
+
+
 def _check_aware(value: object, what: str) -> None:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware datetime, not {value!r}")
@@ -304,6 +319,20 @@ def parse_eui(text: str | None, where: str = "DeviceID") -> str:
     return value.upper()
 
 
+def format_eui(raw: bytes) -> str:
+    """The canonical EUI of 8 octets: ``90-B3-D5-1F-30-01-00-00``. ValueError for any other length."""
+    if len(raw) != 8:
+        raise ValueError(f"an EUI is 8 octets, not {len(raw)}")
+    return "-".join(f"{octet:02X}" for octet in raw)
+
+
+def eui_bytes(eui: str) -> bytes:
+    """The 8 octets of an EUI ``XX-XX-XX-XX-XX-XX-XX-XX`` (either case); ValueError if it is not one."""
+    if not isinstance(eui, str) or _EUI_RE.fullmatch(eui) is None:
+        raise ValueError(f"{eui!r} is not an EUI XX-XX-XX-XX-XX-XX-XX-XX")
+    return bytes.fromhex(eui.replace("-", ""))
+
+
 def parse_device_id_list(
     text: str | None, where: str = "DeviceIDList", *, max_ids: int | None = None
 ) -> tuple[str, ...]:
@@ -347,10 +376,13 @@ def _parse_datetime(text: str | None, where: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _malformed(f"{where}: {value!r} is not a valid date and time") from exc
+        raise _malformed(f"{where}: {value[:40]!r} is not a valid date and time") from exc
     if parsed.tzinfo is None:
-        raise _malformed(f"{where}: {value!r} has no timezone")
-    return parsed.astimezone(UTC)
+        raise _malformed(f"{where}: {value[:40]!r} has no timezone")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _malformed(f"{where}: {value[:40]!r} is out of range in UTC") from exc
 
 
 def render_datetime(value: datetime) -> str:
@@ -373,6 +405,8 @@ def _parse_date(text: str | None, where: str) -> date:
 
 def _parse_int(text: str | None, where: str, lo: int, hi: int) -> int:
     value = (text or "").strip()
+    if len(value) > _MAX_INT_TEXT:
+        raise _malformed(f"{where}: {value[:40]!r}… is {len(value):,} characters, over {_MAX_INT_TEXT}")
     if _INTEGER_RE.fullmatch(value) is None:
         raise _malformed(f"{where}: {value[:40]!r} is not an integer")
     number = int(value)
@@ -401,17 +435,28 @@ def _parse_enum(enum: type[_E], text: str | None, where: str) -> _E:
         raise _malformed(f"{where}: {value[:40]!r} is not one of {allowed}") from exc
 
 
+def _parse_base64(text: str | None, where: str) -> bytes:
+    """Strict xs:base64Binary, XML whitespace allowed anywhere; InputError otherwise.
+
+    binascii raises a plain ValueError (not binascii.Error) for a non-ASCII str, so that is refused first;
+    str.split() would also drop non-XML whitespace such as U+00A0 and U+2028, which are not ASCII.
+    """
+    value = text or ""
+    if not value.isascii():
+        raise _malformed(f"{where} is not valid base64: it has non-ASCII characters")
+    try:
+        return binascii.a2b_base64(value, strict_mode=True)
+    except binascii.Error:
+        pass
+    try:
+        return binascii.a2b_base64("".join(value.split()), strict_mode=True)
+    except binascii.Error as exc:
+        raise _malformed(f"{where} is not valid base64: {exc}") from exc
+
+
 def _parse_image(text: str | None) -> bytes:
     """FirmwareImage (xs:base64Binary): strict base64, whitespace allowed, at most MAX_IMAGE_OCTETS."""
-    value = text or ""
-    try:
-        image = binascii.a2b_base64(value, strict_mode=True)
-    except binascii.Error:
-        compact = "".join(value.split())
-        try:
-            image = binascii.a2b_base64(compact, strict_mode=True)
-        except binascii.Error as exc:
-            raise _malformed(f"FirmwareImage is not valid base64: {exc}") from exc
+    image = _parse_base64(text, "FirmwareImage")
     if len(image) > MAX_IMAGE_OCTETS:
         raise TooLarge(
             f"FirmwareImage is {len(image):,} octets, over the {MAX_IMAGE_OCTETS:,}-octet limit",
@@ -630,8 +675,7 @@ class UpdateDeviceDetails:
         _check_opt_str(self.smets_chts_version, "SMETSCHTSVersion", min_len=1, max_len=20)
         if self.firmware_version is not None:
             _check_firmware_version(self.firmware_version)
-        if self.esme_variant is not None and self.esme_variant not in ESME_VARIANTS:
-            raise ValueError(f"ESMEVariant {self.esme_variant!r} is not a DUIS ESME variant")
+        _check_esme_variant(self.esme_variant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -666,7 +710,7 @@ class UpdateInventory:
 
     def __post_init__(self) -> None:
         _check_eui(self.device_id, "UpdateInventory DeviceID")
-        if not isinstance(self.change, UpdateDeviceStatus | UpdateDeviceDetails | DeleteDevice | UpdateMPxN):
+        if not isinstance(self.change, InventoryChange):
             raise ValueError("change must be one of the UpdateInventory choices")
 
     @property
@@ -700,8 +744,7 @@ class DevicePrenotification:
         _check_opt_str(self.smets_chts_version, "SMETSCHTSVersion", min_len=1, max_len=20)
         if self.firmware_version is not None:
             _check_firmware_version(self.firmware_version)
-        if self.esme_variant is not None and self.esme_variant not in ESME_VARIANTS:
-            raise ValueError(f"ESMEVariant {self.esme_variant!r} is not a DUIS ESME variant")
+        _check_esme_variant(self.esme_variant)
         if self.associated_gpf_device_id is not None:
             _check_eui(self.associated_gpf_device_id, "AssociatedGPFDeviceID")
 
@@ -844,25 +887,17 @@ def parse_request(root: etree._Element) -> Request:
         raise _malformed(f"SRV {srv}: {exc}") from exc
 
 
-def _parse_firmware_body(el: etree._Element) -> tuple[bytes, str, tuple[str, ...]]:
+_F = TypeVar("_F", bound=_FirmwareBody)
+
+
+def _parse_firmware_body(body_type: type[_F], el: etree._Element) -> _F:
+    """11.4 and 11.1 share one shape; the constructor checks the FirmwareVersion length."""
     children = _Children(el)
     image = _parse_image(children.text("FirmwareImage"))
     version = children.text("FirmwareVersion")
-    if not 1 <= len(version) <= 8:
-        raise _malformed(f"FirmwareVersion must be 1–8 characters, not {len(version)}")
     ids = parse_device_id_list(children.text("DeviceIDList"), max_ids=MAX_DEVICE_IDS)
     children.end()
-    return image, version, ids
-
-
-def _parse_update_ppmid_firmware(el: etree._Element) -> UpdatePPMIDFirmware:
-    image, version, ids = _parse_firmware_body(el)
-    return UpdatePPMIDFirmware(image=image, firmware_version=version, device_ids=ids)
-
-
-def _parse_update_firmware(el: etree._Element) -> UpdateFirmware:
-    image, version, ids = _parse_firmware_body(el)
-    return UpdateFirmware(image=image, firmware_version=version, device_ids=ids)
+    return body_type(image=image, firmware_version=version, device_ids=ids)
 
 
 def _parse_property_filter(el: etree._Element) -> PropertyFilter:
@@ -951,8 +986,8 @@ def _parse_device_prenotification(el: etree._Element) -> DevicePrenotification:
 
 
 _BODY_PARSERS: Final[dict[str, Callable[[etree._Element], RequestBody]]] = {
-    "11.4": _parse_update_ppmid_firmware,
-    "11.1": _parse_update_firmware,
+    "11.4": partial(_parse_firmware_body, UpdatePPMIDFirmware),
+    "11.1": partial(_parse_firmware_body, UpdateFirmware),
     "8.2": _parse_read_inventory,
     "8.4": _parse_update_inventory,
     "12.2": _parse_device_prenotification,
@@ -1074,15 +1109,12 @@ class InventoryDevice:
         _check_enum(self.device_type, DeviceType, "DeviceType")
         _check_str(self.manufacturer, "DeviceManufacturer", max_len=30)
         _check_str(self.model, "DeviceModel", max_len=30)
-        if self.device_status is not None:
-            _check_enum(self.device_status, DeviceStatus, "DeviceStatus")
+        _check_opt_enum(self.device_status, DeviceStatus, "DeviceStatus")
         _check_opt_str(self.smets_chts_version, "SMETSCHTSVersion", min_len=1, max_len=20)
         if self.firmware_version is not None:
             _check_firmware_version(self.firmware_version, "DeviceFirmwareVersion")
-        if self.firmware_version_status is not None:
-            _check_enum(self.firmware_version_status, FirmwareStatus, "DeviceFirmwareVersionStatus")
-        if self.cpl_status is not None:
-            _check_enum(self.cpl_status, FirmwareStatus, "CPLStatus")
+        _check_opt_enum(self.firmware_version_status, FirmwareStatus, "DeviceFirmwareVersionStatus")
+        _check_opt_enum(self.cpl_status, FirmwareStatus, "CPLStatus")
         if self.date_commissioned is not None and (
             not isinstance(self.date_commissioned, date) or isinstance(self.date_commissioned, datetime)
         ):
@@ -1090,19 +1122,16 @@ class InventoryDevice:
         _check_opt_str(self.import_mpxn, "ImportMPxN", min_len=1, max_len=13)
         _check_opt_str(self.secondary_import_mpan, "SecondaryImportMPAN", min_len=13, max_len=13)
         _check_opt_str(self.export_mpan, "ExportMPAN", min_len=13, max_len=13)
-        if self.esme_variant is not None and self.esme_variant not in ESME_VARIANTS:
-            raise ValueError(f"ESMEVariant {self.esme_variant!r} is not a DUIS ESME variant")
+        _check_esme_variant(self.esme_variant)
         if self.uprn is not None:
             _check_int(self.uprn, "UPRN", 1, _MAX_UPRN)
         if self.property_filter is not None and not isinstance(self.property_filter, PropertyFilter):
             raise ValueError("property_filter must be a PropertyFilter")
-        if self.csp_region is not None:
-            _check_enum(self.csp_region, CSPRegion, "CSPRegion")
+        _check_opt_enum(self.csp_region, CSPRegion, "CSPRegion")
         _check_opt_str(self.gbcs_version, "DeviceGBCSVersion")
         _check_opt_str(self.han_variant, "HANVariant")
         _check_opt_str(self.s1sp, "S1SP")
-        if self.connectivity is not None:
-            _check_enum(self.connectivity, Connectivity, "Connectivity")
+        _check_opt_enum(self.connectivity, Connectivity, "Connectivity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1184,10 +1213,7 @@ class ResponseMessage:
     def __post_init__(self) -> None:
         if codes.srv_row(self.srv) is None:
             raise ValueError(f"SRV {self.srv!r} is not in the product's SRV matrix")
-        if self.payload is not None and not isinstance(
-            self.payload,
-            DSPInventory | DSPUpdatePPMIDFirmwareWarning | DSPUpdateFirmwareWarning | GBCSPayload,
-        ):
+        if self.payload is not None and not isinstance(self.payload, Payload):
             raise ValueError(f"unsupported ResponseMessage payload {type(self.payload).__name__}")
 
     @property
@@ -1357,14 +1383,7 @@ class DCCAlertMessage:
     def __post_init__(self) -> None:
         if self.code not in DCC_ALERT_CODES:
             raise ValueError(f"{self.code!r} is not a DCCAlertCode of DUIS 5.4")
-        if not isinstance(
-            self.alert,
-            CSPFirmwareDeliveryStatus
-            | CommsHubAlert
-            | PPMIDAlert
-            | FirmwareDistributionFailure
-            | QuarantinedRequest,
-        ):
+        if not isinstance(self.alert, DCCAlert):
             raise ValueError(f"unsupported DCCAlert {type(self.alert).__name__}")
         if self.throttled_sequence_id is not None:
             _check_int(self.throttled_sequence_id, "ThrottledAlertSequenceId", 0, 2**32 - 1)
@@ -1600,11 +1619,13 @@ def _parse_payload(el: etree._Element) -> Payload:
     name = _local(el.tag) if el.tag.startswith(SR) else ""
     if name == "DSPInventory":
         children = _Children(el)
+        if len(children.items) > MAX_INVENTORY_DEVICES:
+            raise _malformed(
+                f"DSPInventory holds {len(children.items)} devices, over {MAX_INVENTORY_DEVICES}"
+            )
         devices = []
         while children.peek() is not None:
             devices.append(_parse_device(children.required("Device")))
-        if len(devices) > MAX_INVENTORY_DEVICES:
-            raise _malformed(f"DSPInventory holds {len(devices)} devices, over {MAX_INVENTORY_DEVICES}")
         return DSPInventory(tuple(devices))
     if name in ("DSPUpdatePPMIDFirmwareWarning", "DSPUpdateFirmwareWarning"):
         children = _Children(el)
@@ -1617,10 +1638,7 @@ def _parse_payload(el: etree._Element) -> Payload:
             return DSPUpdatePPMIDFirmwareWarning(**lists)
         return DSPUpdateFirmwareWarning(**lists)
     if name == "GBCSPayload":
-        try:
-            return GBCSPayload(binascii.a2b_base64("".join((el.text or "").split()), strict_mode=True))
-        except binascii.Error as exc:
-            raise _malformed(f"GBCSPayload is not valid base64: {exc}") from exc
+        return GBCSPayload(_parse_base64(el.text, "GBCSPayload"))
     raise _malformed(f"sr:ResponseMessage: payload {_qname(el)} is not supported")
 
 

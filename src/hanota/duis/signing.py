@@ -54,6 +54,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from hanota.errors import ConfigError, InputError, SignatureError
 
 from . import codes
+from .models import format_eui
 from .xmlparse import DS, DS_NS, MAX_REQUEST_BYTES, check_hostile_constructs, document_parser, parse_document
 
 EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -64,6 +65,15 @@ SHA256: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
 
 _XML_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>'
 _RAW_SIGNATURE_OCTETS: Final = 64
+#: X.509 serials are at most 20 octets (RFC 5280 §4.1.2.2), 49 decimal digits; int() of a hostile string of
+#: over 4,300 digits raises ValueError, so the text is bounded before it is converted.
+_MAX_SERIAL_DIGITS: Final = 64
+_MAX_SHOWN: Final = 100
+
+
+def _clip(text: str, limit: int = _MAX_SHOWN) -> str:
+    """Hostile text as it goes into a message: a document can put megabytes in KeyInfo."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fail(message: str) -> SignatureError:
@@ -73,10 +83,6 @@ def _fail(message: str) -> SignatureError:
 # --------------------------------------------------------------------------------------------------
 # Certificates
 # --------------------------------------------------------------------------------------------------
-
-
-def _hex_eui(raw: bytes) -> str:
-    return "-".join(f"{octet:02X}" for octet in raw)
 
 
 def certificate_eui(certificate: x509.Certificate) -> str:
@@ -91,9 +97,9 @@ def certificate_eui(certificate: x509.Certificate) -> str:
     value = attributes[0].value
     if isinstance(value, bytes):
         if len(value) == 9 and value[0] == 0:
-            return _hex_eui(value[1:])
+            return format_eui(value[1:])
         if len(value) == 8:
-            return _hex_eui(value)
+            return format_eui(value)
     raise _fail(f"certificate x500UniqueIdentifier {value!r} is not an 8-octet EUI")
 
 
@@ -279,7 +285,7 @@ def _check_trusted(certificate: x509.Certificate, trust: TrustStore, now: dateti
             continue
         try:
             certificate.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, CryptoInvalidSignature) as exc:
+        except (ValueError, TypeError, CryptoInvalidSignature, UnsupportedAlgorithm) as exc:
             problems.append(
                 f"signature of issuer {issuer.subject.rfc4514_string()} does not verify ({exc!r})"
             )
@@ -374,8 +380,8 @@ class Signer:
         """The signed document: compact UTF-8 bytes with the signature as the root's last child.
 
         An enveloped signature already present as a child of the root (a template placeholder) is replaced;
-        a ``ds:Signature`` anywhere else is refused (InputError). These bytes are the ones to send: do not
-        re-indent them.
+        a ``ds:Signature`` anywhere else is refused (InputError), as is a document that C14N 1.0 cannot
+        canonicalise (a relative namespace URI). These bytes are the ones to send: do not re-indent them.
         """
         return self.sign_element(parse_document(xml_bytes, max_bytes=max_bytes))
 
@@ -391,9 +397,13 @@ class Signer:
         if self._compact:
             compact(root)
         # Reference digest: inclusive C14N 1.0 (the XMLDSig default after the enveloped transform).
-        digest = hashlib.sha256(
-            etree.tostring(root, method="c14n", exclusive=False, with_comments=False)
-        ).digest()
+        try:
+            canonical = etree.tostring(root, method="c14n", exclusive=False, with_comments=False)
+        except etree.C14NError as exc:  # e.g. a relative namespace URI, which C14N 1.0 refuses
+            raise InputError(
+                f"the document cannot be canonicalised for signing ({exc})", code=codes.MALFORMED_REQUEST
+            ) from exc
+        digest = hashlib.sha256(canonical).digest()
         signature = _ds(None, "Signature")
         signed_info = _ds(signature, "SignedInfo")
         _ds(signed_info, "CanonicalizationMethod", Algorithm=EXC_C14N)
@@ -493,11 +503,8 @@ def _check_profile(root: etree._Element) -> tuple[str, int]:
     (transform,) = _expect(transforms, "ds:Transforms", ["Transform"])
     _algorithm(transform, ENVELOPED, "the only Transform")
     _algorithm(digest_method, SHA256, "DigestMethod")
-    try:
-        digest = binascii.a2b_base64("".join((digest_value.text or "").split()), strict_mode=True)
-        raw = binascii.a2b_base64("".join((signature_value.text or "").split()), strict_mode=True)
-    except binascii.Error as exc:
-        raise _fail(f"DigestValue or SignatureValue is not base64 ({exc})") from exc
+    digest = _base64(digest_value, "DigestValue")
+    raw = _base64(signature_value, "SignatureValue")
     if len(digest) != 32:
         raise _fail(f"DigestValue must be 32 octets (SHA-256), not {len(digest)}")
     if len(raw) != _RAW_SIGNATURE_OCTETS:
@@ -513,7 +520,26 @@ def _check_profile(root: etree._Element) -> tuple[str, int]:
         raise _fail("X509IssuerName is empty")
     if not serial_text.isdigit() or not serial_text.isascii():
         raise _fail(f"X509SerialNumber {serial_text[:50]!r} is not a decimal serial number")
+    if len(serial_text) > _MAX_SERIAL_DIGITS:
+        raise _fail(
+            f"X509SerialNumber has {len(serial_text):,} digits, over {_MAX_SERIAL_DIGITS}: not an X.509 serial"
+        )
     return issuer, int(serial_text)
+
+
+def _base64(element: etree._Element, what: str) -> bytes:
+    """DigestValue / SignatureValue: strict base64 in ASCII, whitespace allowed.
+
+    Non-ASCII is refused before decoding: binascii raises a plain ValueError for it, and signxml's b64decode
+    would too, after ``str.split()`` had let U+00A0 and friends through our own check.
+    """
+    text = element.text or ""
+    if not text.isascii():
+        raise _fail(f"{what} is not base64 (it has non-ASCII characters)")
+    try:
+        return binascii.a2b_base64("".join(text.split()), strict_mode=True)
+    except binascii.Error as exc:
+        raise _fail(f"{what} is not base64 ({exc})") from exc
 
 
 class _ProfileXMLVerifier(XMLVerifier):
@@ -571,7 +597,7 @@ class Verifier:
         issuer, serial = _check_profile(root)
         certificate = self.trust.certificate_by_serial(serial, issuer)
         if certificate is None:
-            raise _fail(f"no trusted certificate with serial {serial} issued by {issuer!r}")
+            raise _fail(f"no trusted certificate with serial {serial} issued by {_clip(issuer)!r}")
         if not _valid_at(certificate, now):
             raise _fail(
                 f"certificate serial {serial} is not valid at {now.isoformat()} (valid from"
@@ -607,8 +633,10 @@ class Verifier:
             raise _fail(f"certificate rejected: {exc}") from exc
         except InvalidSignature as exc:
             raise _fail("signature value does not verify with the certificate's key") from exc
-        except (InvalidInput, SignXMLException, etree.LxmlError) as exc:
-            raise _fail(f"signature rejected: {exc}") from exc
+        except (InvalidInput, SignXMLException, etree.LxmlError, ValueError) as exc:
+            # ValueError: signxml decodes base64 and enum values with the standard library; the profile check
+            # above already refuses every input known to reach one, this keeps an unknown one off a 500.
+            raise _fail(f"signature rejected: {_clip(str(exc), 300)}") from exc
         if isinstance(result, list):  # pragma: no cover - expect_references=1 returns one result
             raise _fail("expected exactly one verified reference")
         signed_xml = result.signed_xml

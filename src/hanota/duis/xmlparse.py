@@ -9,10 +9,12 @@ other than UTF-8: DUIS needs none of them, and each is a classic attack vector (
 DTD fetches).
 
 Schema validation uses the bundled DUIS 5.4 schema (SEC Appendix AD, as shipped with the DCC Boxed signing
-tool) in ``schema/``. The schema is loaded once, lazily, with a resolver that serves only the bundled files,
-so loading it never touches the network. libxml2 has been seen to reject the 38-digit DCC Boxed certificate
-serial numbers as ``xs:integer``, so `validate_schema` validates a copy without ``ds:Signature`` (the
-signature is checked by `hanota.duis.signing` against its own profile instead).
+tool) in ``schema/``. The schema document is parsed once, lazily, with a resolver that serves only the
+bundled files, so loading it never touches the network; each thread builds its own ``XMLSchema`` from it
+(an ``XMLSchema`` keeps its error log on the instance) and validates without a lock. libxml2 has been seen
+to reject the 38-digit DCC Boxed certificate serial numbers as ``xs:integer``, so `validate_schema`
+validates a copy without ``ds:Signature`` (the signature is checked by `hanota.duis.signing` against its
+own profile instead).
 """
 
 from __future__ import annotations
@@ -178,33 +180,53 @@ class _BundledSchemaResolver(etree.Resolver):
         return self.resolve_filename(str(path), context)  # type: ignore[attr-defined]  # absent from lxml-stubs
 
 
+# Loading: the schema document is parsed once (under the lock); every thread then builds its own XMLSchema
+# from it (also under the lock, once per thread) and validates with it lock-free. An XMLSchema keeps its
+# error log on the instance, so it cannot be shared between threads that validate at the same time.
 _schema_lock = threading.Lock()
-_schema: etree.XMLSchema | None = None
+_schema_document: etree._ElementTree | None = None
+_schema_generation = 0  # bumped by _reset_schema_cache: every thread's cached XMLSchema is then stale
+_schema_local = threading.local()
+
+
+def _load_schema_document() -> etree._ElementTree:
+    """duis-5.4.xsd, parsed once from the bundled file; the caller holds `_schema_lock`."""
+    global _schema_document
+    if _schema_document is None:
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+        )
+        # Imports (mmc-5.4.xsd, xmldsig-core-schema.xsd) are resolved through this parser when an XMLSchema
+        # is built from the document, in whichever thread: bundled files only, never the network.
+        parser.resolvers.add(_BundledSchemaResolver())
+        _schema_document = etree.parse(str(SCHEMA_DIR / SCHEMA_FILE), parser)
+    return _schema_document
 
 
 def load_schema() -> etree.XMLSchema:
-    """The DUIS 5.4 schema, loaded on first use from the bundled files only."""
-    global _schema
+    """The calling thread's DUIS 5.4 schema, built on its first use from the bundled files only.
+
+    Lock-free once the thread has its schema; the first call in each thread takes the lock to build it.
+    """
+    cached: tuple[int, etree.XMLSchema] | None = getattr(_schema_local, "schema", None)
+    if cached is not None and cached[0] == _schema_generation:
+        return cached[1]
     with _schema_lock:
-        if _schema is None:
-            parser = etree.XMLParser(
-                resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
-            )
-            parser.resolvers.add(_BundledSchemaResolver())
-            try:
-                # The bundled file, read with a parser that resolves no entity and loads no DTD.
-                document = etree.parse(str(SCHEMA_DIR / SCHEMA_FILE), parser)
-                _schema = etree.XMLSchema(document)
-            except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
-                raise ConfigError(f"cannot load the bundled DUIS schema: {exc}") from exc
-        return _schema
+        generation = _schema_generation
+        try:
+            schema = etree.XMLSchema(_load_schema_document())
+        except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+            raise ConfigError(f"cannot load the bundled DUIS schema: {exc}") from exc
+    _schema_local.schema = (generation, schema)
+    return schema
 
 
 def _reset_schema_cache() -> None:
-    """Forget the loaded schema (tests use this to prove loading touches no network)."""
-    global _schema
+    """Forget the loaded schema in every thread (tests use this to prove loading touches no network)."""
+    global _schema_document, _schema_generation
     with _schema_lock:
-        _schema = None
+        _schema_document = None
+        _schema_generation += 1
 
 
 def strip_signature(root: etree._Element) -> etree._Element:
@@ -219,11 +241,10 @@ def strip_signature(root: etree._Element) -> etree._Element:
 
 def validate_schema(root: etree._Element) -> None:
     """Validate a DUIS document against duis-5.4.xsd (without its ``ds:Signature``); InputError if invalid."""
-    schema = load_schema()
-    target = strip_signature(root)
-    # One validation at a time: an XMLSchema object keeps its error log on the instance.
-    with _schema_lock:
-        valid = schema.validate(target)
-        error = None if valid else next(iter(cast("Iterable[Any]", schema.error_log)))
-    if error is not None:
-        raise _malformed(f"invalid against duis-5.4.xsd (line {error.line}): {_short(error.message)}")
+    schema = load_schema()  # this thread's own: its error log is not shared
+    if schema.validate(strip_signature(root)):
+        return
+    error = next(iter(cast("Iterable[Any]", schema.error_log)), None)
+    if error is None:  # pragma: no cover - libxml2 logs every validity error
+        raise _malformed("invalid against duis-5.4.xsd")
+    raise _malformed(f"invalid against duis-5.4.xsd (line {error.line}): {_short(error.message)}")

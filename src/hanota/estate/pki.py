@@ -29,6 +29,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from hanota.db.models import Certificate, Role, Setting, User
+from hanota.duis import eui_bytes
 from hanota.duis.codes import DCC_EUI as DSP_EUI
 from hanota.duis.codes import ROLE_DSP_XML_SIGNING, ROLE_XML_SIGNING
 from hanota.duis.signing import certificate_eui, certificate_role
@@ -36,10 +37,6 @@ from hanota.errors import SignatureError
 
 DSP_KEY_SETTING = "dsp_signing_key"
 DSP_CERT_SETTING = "dsp_signing_cert"
-
-
-def eui_bytes(eui: str) -> bytes:
-    return bytes.fromhex(eui.replace("-", ""))
 
 
 def _subject_fields(cert: x509.Certificate) -> tuple[str | None, int | None]:

@@ -67,23 +67,33 @@ class ManualClock:
 
 
 class ScaledClock:
-    """Virtual time = `start` + `speed` × (wall seconds elapsed since creation)."""
+    """Virtual time = `start` + `speed` × (wall seconds elapsed since creation).
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    With `wall_anchor` (a Unix time), elapsed wall time counts from that instant instead, on the system
+    clock: processes that share (start, wall_anchor, speed) share one virtual time, also across restarts.
+    """
+
+    def __init__(self, start: datetime, speed: float, *, wall_anchor: float | None = None) -> None:
         if start.tzinfo is None:
             raise ValueError("ScaledClock needs a timezone-aware start")
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start = start
         self.speed = speed
+        self.wall_anchor = wall_anchor
         self._t0 = time.monotonic()
 
+    def _elapsed(self) -> float:
+        if self.wall_anchor is not None:
+            return max(0.0, time.time() - self.wall_anchor)
+        return time.monotonic() - self._t0
+
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        return self.start + timedelta(seconds=self._elapsed() * self.speed)
 
     def virtual_seconds(self) -> float:
         """Virtual seconds elapsed since `start`."""
-        return (time.monotonic() - self._t0) * self.speed
+        return self._elapsed() * self.speed
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:

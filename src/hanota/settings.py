@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     csp_north_url: str = ""
     csp_central_url: str = ""
     csp_south_url: str = ""
+    dsp_url: str = Field(
+        default="", description="where a standalone CSP gateway reports events; default: this server"
+    )
+    run_network: bool = Field(
+        default=True, description="in-process gateways drive the simulated network and report events"
+    )
+    network_profile: Path | None = Field(
+        default=None, description="network profile TOML; default: the shipped one"
+    )
+    network_seed: int = Field(default=1, ge=0, description="seed of the simulated network's randomness")
+    clock_speed: float = Field(
+        default=0.0, ge=0.0, le=1e7,
+        description="0: real time; N > 0: virtual time runs N times faster than wall time (demos, tests). "
+        "The anchor is kept in the store, so a restarted process carries on the same virtual time",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -18,16 +18,21 @@ from sqlalchemy import Engine
 
 from hanota import __version__
 from hanota.alerts.outbox import AlertWriter
+from hanota.api.csp_events import csp_events_router
 from hanota.clock import Clock, SystemClock
 from hanota.csp.client import CSPClient
 from hanota.csp.gateway import REGIONS, Gateway, gateway_router
 from hanota.csp.interface import API_VERSION, region_key
+from hanota.csp.runner import GatewayRunner
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
+from hanota.dsp.events import EventIntake
 from hanota.dsp.router import Router
 from hanota.dsp.service import DSPService
+from hanota.dsp.simclock import shared_scaled_clock
 from hanota.dsp.trust import DbTrustStore, dsp_signer
 from hanota.logs import configure_logging, get_logger
+from hanota.network.profile import load_profile
 from hanota.settings import Settings
 
 log = get_logger("hanota.api")
@@ -42,6 +47,8 @@ class AppContext:
     dsp: DSPService
     gateways: list[Gateway] = field(default_factory=list)
     router: Router | None = None
+    intake: EventIntake | None = None
+    runners: list[GatewayRunner] = field(default_factory=list)
 
 
 def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "serve") -> Router:
@@ -50,13 +57,21 @@ def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "se
     return Router(ctx.engine, ctx.clock, client, AlertWriter(ctx.dsp.signer), name=f"{name}-{os.getpid()}")
 
 
+def make_runners(ctx: AppContext, base_url: str | None = None) -> list[GatewayRunner]:
+    """The in-process gateways' network drivers, reporting to this DSP (or HANOTA_DSP_URL) over HTTP."""
+    dsp_url = ctx.settings.dsp_url or (base_url or f"http://{ctx.settings.host}:{ctx.settings.port}")
+    profile = load_profile(ctx.settings.network_profile)
+    return [GatewayRunner(gw, profile, dsp_url, seed=ctx.settings.network_seed) for gw in ctx.gateways]
+
+
 def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:
     """Everything the API needs, from settings: the migrated store, the trust store, the DSP key."""
     if migrate:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
     dsp = DSPService(
         engine=engine,
         clock=clock,
@@ -69,7 +84,10 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         if settings.inprocess_gateways
         else []
     )
-    return AppContext(settings=settings, engine=engine, clock=clock, dsp=dsp, gateways=gateways)
+    intake = EventIntake(engine, clock, AlertWriter(dsp.signer))
+    return AppContext(
+        settings=settings, engine=engine, clock=clock, dsp=dsp, gateways=gateways, intake=intake
+    )
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -93,17 +111,23 @@ def create_app(ctx: AppContext) -> FastAPI:
         gc.freeze()  # start-up objects (schema, models, keys) never need collecting: keep GC passes short
         stop = threading.Event()
         thread = None
+        workers: list[Callable[[threading.Event, float], None]] = [r.run_forever for r in ctx.runners]
         if ctx.router is not None:
-            thread = threading.Thread(
-                target=ctx.router.run_forever, args=(stop, ctx.settings.worker_poll_seconds), daemon=True
-            )
+            workers.append(ctx.router.run_forever)
+        threads = [
+            threading.Thread(target=w, args=(stop, ctx.settings.worker_poll_seconds), daemon=True)
+            for w in workers
+        ]
+        for thread in threads:
             thread.start()
         yield
         stop.set()
-        if thread is not None:
+        for thread in threads:
             thread.join(timeout=30)
         if ctx.router is not None:
             ctx.router.close()
+        for runner in ctx.runners:
+            runner.close()
 
     app = FastAPI(
         title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json",
@@ -115,6 +139,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         sub.include_router(gateway_router(gw))
         app.mount(f"/csp/{gw.region.lower()}", sub)
     app.state.ctx = ctx
+    if ctx.intake is not None:
+        app.include_router(csp_events_router(ctx.intake, ctx.settings.csp_secret))
     # DUIS handling is CPU-bound: more threads than cores only make them convoy on the GIL and the store's
     # write lock. One per process; scale with `hanota serve --workers N`.
     limiters: dict[str, anyio.CapacityLimiter] = {}
@@ -158,4 +184,6 @@ def app_from_env() -> FastAPI:
     ctx = build_context(settings, migrate=False)
     if settings.run_worker:
         ctx.router = make_router(ctx)
+    if settings.run_network:
+        ctx.runners = make_runners(ctx)
     return create_app(ctx)

@@ -11,7 +11,7 @@ import httpx
 import typer
 import uvicorn
 
-from hanota.api.app import build_context, create_app, make_router
+from hanota.api.app import build_context, create_app, make_router, make_runners
 from hanota.cli.common import console, err_console, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
@@ -63,6 +63,8 @@ def serve(
     ctx = build_context(settings, migrate=False)
     if settings.run_worker:
         ctx.router = make_router(ctx, f"http://{host}:{port}")
+    if settings.run_network:
+        ctx.runners = make_runners(ctx, f"http://{host}:{port}")
     uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
 
 
@@ -90,11 +92,19 @@ def csp_serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8081,
 ) -> None:
-    """Serve one region's gateway (its interface at /v1/distributions, OpenAPI at /v1/openapi.json)."""
+    """Serve one region's gateway (its interface at /v1/distributions, OpenAPI at /v1/openapi.json), with the
+    simulated network behind it, reporting events to HANOTA_DSP_URL."""
+    import threading
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI
 
     from hanota.csp.gateway import REGIONS, Gateway, gateway_router
     from hanota.csp.interface import region_key
+    from hanota.csp.runner import GatewayRunner
+    from hanota.dsp.simclock import shared_scaled_clock
+    from hanota.network.profile import load_profile
 
     settings = load_settings()
     name = region.capitalize()
@@ -102,10 +112,27 @@ def csp_serve(
         err_console.print(f"[red]unknown region {region!r}: north, central or south[/red]")
         raise typer.Exit(2)
     engine = migrated_engine(settings)
-    gw = Gateway(name, engine, SystemClock(), region_key(settings.csp_secret, name))
-    app = FastAPI(title=f"hanota CSP gateway {name}", openapi_url="/v1/openapi.json", docs_url="/v1/docs")
+    clock = shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
+    gw = Gateway(name, engine, clock, region_key(settings.csp_secret, name))
+    dsp_url = settings.dsp_url or f"http://{settings.host}:{settings.port}"
+    runner = GatewayRunner(gw, load_profile(settings.network_profile), dsp_url, seed=settings.network_seed)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=runner.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
+        )
+        thread.start()
+        yield
+        stop.set()
+        thread.join(timeout=30)
+        runner.close()
+
+    app = FastAPI(title=f"hanota CSP gateway {name}", openapi_url="/v1/openapi.json", docs_url="/v1/docs",
+                  lifespan=lifespan)  # fmt: skip
     app.include_router(gateway_router(gw))
-    console.print(f"CSP {name} gateway on http://{host}:{port}/v1/distributions")
+    console.print(f"CSP {name} gateway on http://{host}:{port}/v1/distributions; events to {dsp_url}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

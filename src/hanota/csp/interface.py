@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -73,3 +74,55 @@ def sign_body(key: bytes, body: bytes) -> str:
 
 def check_signature(key: bytes, body: bytes, header: str | None) -> bool:
     return header is not None and hmac.compare_digest(sign_body(key, body), header)
+
+
+# --- events: CSP → DSP (`POST {dsp}/api/v1/csp/{region}/events`) -------------------------------------
+
+
+class EventKind(StrEnum):
+    """How far one target got: the hub's transfer, then the device's activation (or why not)."""
+
+    TRANSFERRED = "transferred"
+    TRANSFER_FAILED = "transfer_failed"
+    ACTIVATED = "activated"
+    ACTIVATION_FAILED = "activation_failed"
+
+
+class FailureReason(StrEnum):
+    HARDWARE_VERSION_MISMATCH = "HardwareVersionMismatch"
+    FIRMWARE_IMAGE_DISCARDED = "FirmwareImageDiscarded"
+    FILE_TRANSFER_FAILURE = "FileTransferFailure"
+    DEVICE_UNREACHABLE = "DeviceUnreachable"
+    ACTIVATION_FAILURE = "ActivationFailure"
+
+
+EUI_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$"
+
+
+class TargetEvent(BaseModel):
+    """One thing that happened to one target of a distribution, at `at` (the network's time)."""
+
+    distribution_id: str = Field(min_length=1, max_length=80)
+    device_id: str = Field(pattern=EUI_PATTERN)
+    chf_id: str = Field(pattern=EUI_PATTERN)
+    kind: EventKind
+    reason: FailureReason | None = None
+    at: datetime
+
+
+class EventBatch(BaseModel):
+    """Events of one region, numbered: the DSP applies batch `seq` only right after `seq - 1`, once.
+
+    A resend of an applied batch (a lost answer) gets 409 with the DSP's `last_seq`, from which the gateway
+    learns it was applied; a replayed old batch or a forged one (wrong HMAC) changes nothing."""
+
+    region: str
+    seq: int = Field(ge=1)
+    events: list[TargetEvent] = Field(min_length=1, max_length=20_000)
+
+
+class BatchAnswer(BaseModel):
+    region: str
+    last_seq: int
+    applied: int = 0
+    detail: str = ""

@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlalchemy import (
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -354,6 +355,12 @@ class CSPDistribution(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accepted_count: Mapped[int] = mapped_column(Integer)
     answer: Mapped[str] = mapped_column(Text, doc="the JSON answer given, repeated verbatim on a resend")
+    engine_seq: Mapped[int | None] = mapped_column(
+        Integer, doc="order of submission to the region's network engine (replayed in this order)"
+    )
+    engine_at_s: Mapped[float | None] = mapped_column(
+        Float, doc="virtual seconds after the gateway's epoch at which it was submitted to the network"
+    )
 
 
 class CSPTarget(Base):
@@ -370,4 +377,45 @@ class CSPTarget(Base):
         String(24), doc="queued | transferred | transfer_failed | activated | ..."
     )
     reason: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- CSP delivery events (issue 5): the gateway's event outbox and the DSP's intake cursor ---
+
+
+class CSPGatewayState(Base):
+    """What a region's gateway needs to rebuild its network engine after a restart."""
+
+    __tablename__ = "csp_gateway_state"
+
+    region: Mapped[str] = mapped_column(String(8), primary_key=True)
+    epoch: Mapped[datetime] = mapped_column(UTCDateTime(), doc="virtual second 0 of the network engine")
+    seed: Mapped[int] = mapped_column(Integer)
+    reported_until_s: Mapped[float] = mapped_column(Float, doc="events up to here are in csp_event_batches")
+    next_batch_seq: Mapped[int] = mapped_column(Integer)
+
+
+class CSPEventBatch(Base):
+    """A batch of per-target events, numbered per region, waiting for (or done with) the DSP's receipt."""
+
+    __tablename__ = "csp_event_batches"
+    __table_args__ = (Index("ix_csp_event_batches_unsent", "region", "sent_at"),)
+
+    region: Mapped[str] = mapped_column(String(8), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_count: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary, doc="the JSON batch, exactly the bytes signed and sent")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CSPEventCursor(Base):
+    """The DSP's side: the last event batch applied from each region (batches apply in order, once)."""
+
+    __tablename__ = "csp_event_cursors"
+
+    region: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

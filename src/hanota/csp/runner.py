@@ -1,0 +1,357 @@
+"""A CSP gateway at work: its queued distributions go through the simulated network, and what happens to
+each target goes back to the DSP as numbered, authenticated event batches.
+
+One `GatewayRunner` per region. Each `tick()`:
+
+1. submits the distributions the gateway accepted since the last tick to the region's `NetworkEngine` at
+   the clock's now (ESME/GSME before HAN is the engine's queue discipline), recording the order and the
+   virtual time of each submission;
+2. advances the engine to the clock's now and writes the events (per target: transferred /
+   transfer_failed, then activated / activation_failed) into `csp_targets` and into numbered
+   `csp_event_batches`, together with how far it has reported — all in ONE transaction;
+3. sends the unsent batches, oldest first, to the DSP over HTTP (`POST {dsp}/api/v1/csp/{region}/events`,
+   HMAC-signed like the distribution interface). The DSP applies batch n only after n-1 and only once, and
+   answers a resend of an applied batch with 409 and its `last_seq`, which marks it sent here.
+
+Crashes: the engine is never snapshotted. On start (and after any failed tick) the runner builds a new
+engine with the same seed, re-submits the recorded distributions in their order at their recorded times and
+advances it to where it had reported (`engine.py`, "Determinism and replay"): the events up to there are
+the ones already in batches, so nothing is lost and nothing is reported twice. A tick that died before its
+commit is simply done again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import Connection, bindparam, insert, select, text, update
+
+from hanota.clock import utc
+from hanota.csp.gateway import Gateway
+from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, sign_body
+from hanota.db.models import CSPDistribution, CSPEventBatch, CSPGatewayState, CSPTarget, Device
+from hanota.firmware import parse_image
+from hanota.logs import get_logger
+from hanota.network.distribution import Distribution, PriorityClass, TargetTable
+from hanota.network.engine import NetworkEngine
+from hanota.network.events import Event, EventKind, QueueState
+from hanota.network.profile import NetworkProfile, Region
+
+log = get_logger("hanota.csp.runner")
+
+BATCH_EVENTS = 5_000
+# Device classes for the HAN model: battery gas meters poll (sleepy); the rest are mains-powered.
+SLEEPY_TYPES = frozenset({"GSME"})
+FINAL_STATES = ("transfer_failed", "activated", "activation_failed")
+
+
+def events_path(region: str) -> str:
+    return f"/api/v1/csp/{region.lower()}/events"
+
+
+def epoch_for(now: datetime) -> datetime:
+    """Virtual second 0 of a region's engine: the midnight before `now`, so the night window is wall-clock."""
+    now = utc(now)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class _State:
+    epoch: datetime
+    seed: int
+    reported_until_s: float
+    next_batch_seq: int
+
+
+class GatewayRunner:
+    def __init__(
+        self,
+        gateway: Gateway,
+        profile: NetworkProfile,
+        dsp_url: str,
+        *,
+        seed: int = 1,
+        http: httpx.Client | None = None,
+        batch_events: int = BATCH_EVENTS,
+    ) -> None:
+        self.gateway = gateway
+        self.region = gateway.region
+        self.profile = profile
+        self.seed = seed
+        self.events_url = dsp_url.rstrip("/") + events_path(self.region)
+        self.http = http or httpx.Client(timeout=60)
+        self._own_http = http is None
+        self.batch_events = batch_events
+        self.engine: NetworkEngine | None = None
+        self.epoch: datetime | None = None
+        self._lock = threading.Lock()
+
+    # -- engine life ---------------------------------------------------------------------------------------
+    def _state(self, conn: Connection) -> _State:
+        query = select(
+            CSPGatewayState.epoch, CSPGatewayState.seed, CSPGatewayState.reported_until_s,
+            CSPGatewayState.next_batch_seq,
+        ).where(CSPGatewayState.region == self.region)  # fmt: skip
+        row = conn.execute(query).first()
+        if row is None:
+            conn.execute(
+                insert(CSPGatewayState).values(
+                    region=self.region, epoch=epoch_for(self.gateway.clock.now()), seed=self.seed,
+                    reported_until_s=0.0, next_batch_seq=1,
+                )
+            )  # fmt: skip
+            row = conn.execute(query).one()
+        return _State(utc(row.epoch), row.seed, row.reported_until_s, row.next_batch_seq)
+
+    def _rebuild(self) -> NetworkEngine:
+        """A fresh engine in exactly the state it had when it last reported (replay of the submissions)."""
+        with self.gateway.engine.begin() as conn:
+            state = self._state(conn)
+            self.epoch = utc(state.epoch)
+            engine = NetworkEngine(self.profile, Region(self.region.lower()), seed=state.seed)
+            done = conn.execute(
+                select(CSPDistribution.id, CSPDistribution.engine_at_s)
+                .where(CSPDistribution.region == self.region, CSPDistribution.engine_seq.is_not(None))
+                .order_by(CSPDistribution.engine_seq)
+            ).all()
+            for pk, at in done:
+                engine.submit(self._network_distribution(conn, pk), float(at or 0.0))
+            replayed = engine.advance_to(max(state.reported_until_s, engine.now))
+        log.info("network engine rebuilt", region=self.region, distributions=len(done),
+                 reported_until_s=state.reported_until_s, replayed_events=len(replayed))  # fmt: skip
+        return engine
+
+    def _network_distribution(self, conn: Connection, pk: int) -> Distribution:
+        dist = conn.execute(
+            select(CSPDistribution.distribution_id, CSPDistribution.priority, CSPDistribution.image,
+                   CSPDistribution.firmware_hash)
+            .where(CSPDistribution.id == pk)
+        ).one()  # fmt: skip
+        rows = conn.execute(
+            select(CSPTarget.device_id, CSPTarget.chf_id, CSPTarget.device_type, Device.hardware_version)
+            .join(Device, Device.device_id == CSPTarget.device_id, isouter=True)
+            .where(CSPTarget.distribution_pk == pk)
+            .order_by(CSPTarget.device_id)
+        ).all()  # fmt: skip
+        image = parse_image(dist.image, expect_signature=dist.priority == PriorityClass.ESME_GSME.value)
+        hw_range = image.hardware_version_range
+        return Distribution(
+            distribution_id=dist.distribution_id,
+            priority=PriorityClass(dist.priority),
+            image_size=len(dist.image),
+            hw_range=hw_range,
+            targets=TargetTable(
+                target_ids=[r.device_id for r in rows],
+                hub_ids=[r.chf_id for r in rows],
+                sleepy=np.array([r.device_type in SLEEPY_TYPES for r in rows], dtype=np.bool_),
+                hw_versions=np.array([_hw(r.hardware_version, hw_range) for r in rows], dtype=np.int64),
+            ),
+            image_id=dist.firmware_hash,
+        )
+
+    # -- one step ------------------------------------------------------------------------------------------
+    def tick(self) -> int:
+        """Submit new work, record what happened up to now, send it to the DSP; returns events recorded."""
+        with self._lock:
+            try:
+                recorded = self._advance()
+            except Exception:
+                self.engine = None  # its state may be ahead of the store: rebuild from the store next time
+                raise
+            self.send_batches()
+            return recorded
+
+    def _advance(self) -> int:
+        if self.engine is None:
+            self.engine = self._rebuild()
+        engine = self.engine
+        assert self.epoch is not None  # set by _rebuild
+        now = self.gateway.clock.now()
+        with self.gateway.engine.begin() as conn:
+            state = self._state(conn)
+            new = conn.execute(
+                select(CSPDistribution.id)
+                .where(CSPDistribution.region == self.region, CSPDistribution.engine_seq.is_(None))
+                .order_by(CSPDistribution.id)
+            ).scalars().all()  # fmt: skip
+            t = max((utc(now) - self.epoch).total_seconds(), engine.now)
+            if new:
+                top = conn.execute(
+                    select(CSPDistribution.engine_seq)
+                    .where(CSPDistribution.region == self.region, CSPDistribution.engine_seq.is_not(None))
+                    .order_by(CSPDistribution.engine_seq.desc())
+                    .limit(1)
+                ).scalar()
+                seq = (top or 0) + 1
+                for pk in new:
+                    engine.submit(self._network_distribution(conn, pk), t)
+                    conn.execute(
+                        update(CSPDistribution)
+                        .where(CSPDistribution.id == pk)
+                        .values(engine_seq=seq, engine_at_s=t)
+                    )
+                    seq += 1
+            events = engine.advance_to(t)
+            next_seq = self._record(conn, events, state.next_batch_seq, now)
+            conn.execute(
+                update(CSPGatewayState)
+                .where(CSPGatewayState.region == self.region)
+                .values(reported_until_s=t, next_batch_seq=next_seq)
+            )
+        return len(events)
+
+    def _record(self, conn: Connection, events: Sequence[Event], seq: int, now: datetime) -> int:
+        """csp_targets states and numbered batches for `events`; returns the next batch number."""
+        if not events:
+            return seq
+        assert self.epoch is not None
+        pks = dict(
+            conn.execute(
+                select(CSPDistribution.distribution_id, CSPDistribution.id).where(
+                    CSPDistribution.region == self.region,
+                    CSPDistribution.distribution_id.in_({e.distribution_id for e in events}),
+                )
+            ).all()
+        )
+        conn.execute(
+            text(
+                "UPDATE csp_targets SET state = :state, reason = :reason, updated_at = :now "
+                "WHERE distribution_pk = :pk AND device_id = :device"
+            ).bindparams(bindparam("now", type_=CSPTarget.updated_at.type)),
+            [
+                {"state": e.kind.value, "reason": e.reason.value if e.reason else None, "now": now,
+                 "pk": pks[e.distribution_id], "device": e.target_id}
+                for e in events
+            ],
+        )  # fmt: skip
+        for start in range(0, len(events), self.batch_events):
+            chunk = events[start : start + self.batch_events]
+            body = json.dumps(
+                {"region": self.region, "seq": seq, "events": [self._wire(e) for e in chunk]},
+                separators=(",", ":"),
+            ).encode()
+            conn.execute(
+                insert(CSPEventBatch).values(
+                    region=self.region, seq=seq, created_at=now, event_count=len(chunk), body=body, attempts=0
+                )
+            )
+            seq += 1
+        return seq
+
+    def _wire(self, e: Event) -> dict[str, Any]:
+        assert self.epoch is not None
+        return {
+            "distribution_id": e.distribution_id,
+            "device_id": e.target_id,
+            "chf_id": e.hub_id,
+            "kind": e.kind.value,
+            "reason": e.reason.value if e.reason else None,
+            "at": (self.epoch + timedelta(seconds=e.time)).isoformat(),
+        }
+
+    # -- delivery to the DSP -------------------------------------------------------------------------------
+    def send_batches(self, limit: int = 20) -> int:
+        """Send unsent batches in order until one fails; returns how many the DSP now holds."""
+        store = self.gateway.engine
+        with store.connect() as conn:
+            pending = conn.execute(
+                select(CSPEventBatch.seq, CSPEventBatch.body)
+                .where(CSPEventBatch.region == self.region, CSPEventBatch.sent_at.is_(None))
+                .order_by(CSPEventBatch.seq)
+                .limit(limit)
+            ).all()
+        done = 0
+        for seq, body in pending:
+            error = self._post(seq, bytes(body))
+            now = self.gateway.clock.now()
+            with store.begin() as conn:
+                if error is None:
+                    conn.execute(
+                        update(CSPEventBatch)
+                        .where(CSPEventBatch.region == self.region, CSPEventBatch.seq <= seq,
+                               CSPEventBatch.sent_at.is_(None))
+                        .values(sent_at=now)
+                    )  # fmt: skip
+                    done += 1
+                    continue
+                conn.execute(
+                    update(CSPEventBatch)
+                    .where(CSPEventBatch.region == self.region, CSPEventBatch.seq == seq)
+                    .values(attempts=CSPEventBatch.attempts + 1, last_error=error[:1000])
+                )
+            log.warning(
+                "event batch not delivered, will retry", region=self.region, seq=seq, error=error[:200]
+            )
+            break
+        return done
+
+    def _post(self, seq: int, body: bytes) -> str | None:
+        """None when the DSP holds batch `seq` (applied now or before), else the error."""
+        headers = {"content-type": "application/json", SIGNATURE_HEADER: sign_body(self.gateway.key, body)}
+        try:
+            r = self.http.post(self.events_url, content=body, headers=headers)
+        except httpx.HTTPError as e:
+            return f"{type(e).__name__}: {e}"
+        if r.status_code == 200:
+            return None
+        if r.status_code == 409:
+            try:
+                answer = BatchAnswer.model_validate_json(r.content)
+            except ValueError:
+                return f"409 without a batch answer: {r.text[:200]}"
+            if answer.last_seq >= seq:
+                return None  # applied before: our earlier send's answer was lost
+            return f"409: DSP is at batch {answer.last_seq}, {answer.detail}"
+        return f"HTTP {r.status_code}: {r.text[:200]}"
+
+    # -- status --------------------------------------------------------------------------------------------
+    def queue_state(self) -> QueueState | None:
+        with self._lock:
+            return self.engine.queue_state() if self.engine is not None else None
+
+    def unfinished(self) -> int:
+        """Targets accepted here that have not reached a final state, plus batches the DSP lacks."""
+        with self.gateway.engine.connect() as conn:
+            targets = conn.execute(
+                text(
+                    "SELECT count(*) FROM csp_targets t JOIN csp_distributions d ON d.id = t.distribution_pk "
+                    "WHERE d.region = :region AND t.state NOT IN ('transfer_failed', 'activated', "
+                    "'activation_failed')"
+                ),
+                {"region": self.region},
+            ).scalar_one()
+            batches = conn.execute(
+                select(CSPEventBatch.seq).where(
+                    CSPEventBatch.region == self.region, CSPEventBatch.sent_at.is_(None)
+                ).limit(1)
+            ).first()  # fmt: skip
+        return int(targets) + (1 if batches else 0)
+
+    def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception as e:
+                log.error("gateway tick failed", region=self.region, error=f"{type(e).__name__}: {e}")
+            stop.wait(poll_seconds)
+
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
+
+
+def _hw(version: int | None, hw_range: tuple[int, int] | None) -> int:
+    """The device's hardware version for the model; unknown counts as inside the image's range."""
+    if version is not None:
+        return int(version)
+    return hw_range[0] if hw_range is not None else 0
+
+
+__all__ = ["FINAL_STATES", "EventKind", "GatewayRunner", "epoch_for", "events_path"]

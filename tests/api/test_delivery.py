@@ -64,7 +64,9 @@ def campaign(live: Live) -> list[GatewayRunner]:
         r.close()
 
 
-def test_every_sent_device_ends_in_one_final_state_with_its_alerts(live: Live, campaign: list[GatewayRunner]) -> None:
+def test_every_sent_device_ends_in_one_final_state_with_its_alerts(
+    live: Live, campaign: list[GatewayRunner]
+) -> None:
     accepted = {e.device_id for e in c.MIXED if e.outcome == "Accepted"}
     with live.engine.connect() as conn:
         rows = conn.execute(
@@ -75,7 +77,9 @@ def test_every_sent_device_ends_in_one_final_state_with_its_alerts(live: Live, c
         csp = dict(conn.execute(select(CSPTarget.device_id, CSPTarget.state)).all())
         alerts = conn.execute(select(AlertOutbox).where(~AlertOutbox.alert_id.startswith("fdf:"))).all()
         firmware = dict(
-            conn.execute(select(Device.device_id, Device.firmware_version).where(Device.device_id.in_(accepted))).all()
+            conn.execute(
+                select(Device.device_id, Device.firmware_version).where(Device.device_id.in_(accepted))
+            ).all()
         )
         history = conn.execute(
             select(FirmwareHistory.device_id, FirmwareHistory.firmware_version, FirmwareHistory.source).where(
@@ -93,7 +97,9 @@ def test_every_sent_device_ends_in_one_final_state_with_its_alerts(live: Live, c
             assert r.failure
     activated = {r.device_id for r in rows if r.state == "activated"}
     assert {d for d, v in firmware.items() if v == c.NEW_VERSION} == activated
-    assert {h.device_id for h in history} == activated and all(h.firmware_version == c.NEW_VERSION for h in history)
+    assert {h.device_id for h in history} == activated and all(
+        h.firmware_version == c.NEW_VERSION for h in history
+    )
 
     # alerts: to every interested supplier (S1 imports on H1/H2, S2 is gas on H1), 2 per transferred device,
     # 1 per transfer failure; each is a signed DCCAlert of the mapped kind.
@@ -146,7 +152,9 @@ def test_a_restarted_gateway_replays_its_network_without_reporting_twice(live: L
     with live.engine.connect() as conn:
         events = conn.execute(text("SELECT body FROM csp_event_batches ORDER BY region, seq")).scalars().all()
         states = dict(conn.execute(select(RequestDevice.device_id, RequestDevice.state)).all())
-    keys = [(e["distribution_id"], e["device_id"], e["kind"]) for b in events for e in json.loads(b)["events"]]
+    keys = [
+        (e["distribution_id"], e["device_id"], e["kind"]) for b in events for e in json.loads(b)["events"]
+    ]
     assert len(keys) == len(set(keys)), "no event reported twice"
     assert all(s in FINAL for s in states.values())
     for r in fresh:
@@ -184,17 +192,21 @@ def test_forged_replayed_and_out_of_order_batches_are_refused(live: Live) -> Non
     replay = post(live, body, key)
     assert replay.status_code == 409 and replay.json()["last_seq"] == 1
     with live.engine.connect() as conn:
-        assert conn.execute(select(RequestDevice.state).where(RequestDevice.device_id == c.P_OK)).scalar_one() == (
-            "transferred"
+        assert conn.execute(
+            select(RequestDevice.state).where(RequestDevice.device_id == c.P_OK)
+        ).scalar_one() == ("transferred")
+        assert (
+            conn.execute(select(func.count()).where(AlertOutbox.alert_id.startswith("t:"))).scalar_one() == 2
         )
-        assert conn.execute(select(func.count()).where(AlertOutbox.alert_id.startswith("t:"))).scalar_one() == 2
 
 
 def test_esme_firmware_overtakes_han_firmware_queued_before_it(live: Live) -> None:
     """One WAN session and the window closed: a HAN file queued first, an 11.1 file after; when the window
     opens the ESME image crosses the WAN first."""
     gw = next(g for g in live.ctx.gateways if g.region == "Central")
-    profile = load_profile(overrides={"wan": {"central": {"sessions": 1}}, "window": {"start_h": 2.0, "end_h": 6.0}})
+    profile = load_profile(
+        overrides={"wan": {"central": {"sessions": 1}}, "window": {"start_h": 2.0, "end_h": 6.0}}
+    )
     runner = GatewayRunner(gw, profile, live.url, seed=7)
     live.clock.set(c.NOW.replace(hour=0))
     han = Distribution(
@@ -225,3 +237,24 @@ def test_esme_firmware_overtakes_han_firmware_queued_before_it(live: Live) -> No
     assert float(esme_r.wan_start.max()) < float(han_r.wan_start.min())
     assert float(esme_r.wan_start.max()) >= 2 * HOUR, "nothing starts before the window opens"
     runner.close()
+
+
+def test_a_batch_may_hold_an_activation_before_another_device_s_transfer(live: Live) -> None:
+    """Within a batch, events apply in stage order, whatever order the devices' events come in."""
+    assert submit(live, (c.P_OK, c.I_OK)) == "I0"
+    live.router().run_once()
+    key = region_key(live.ctx.settings.csp_secret, "Central")
+    assert post(live, batch_body("Central", 1, c.P_OK), key).status_code == 200
+
+    def event(device: str, kind: str) -> dict[str, object]:
+        return {"distribution_id": "dsp-job-1", "device_id": device, "chf_id": c.H1, "kind": kind, "reason": None,
+                "at": c.NOW.isoformat()}  # fmt: skip
+
+    body = json.dumps(
+        {"region": "Central", "seq": 2, "events": [event(c.P_OK, "activated"), event(c.I_OK, "transferred")]}
+    ).encode()
+    r = post(live, body, key)
+    assert r.status_code == 200 and r.json()["applied"] == 2
+    with live.engine.connect() as conn:
+        states = dict(conn.execute(select(RequestDevice.device_id, RequestDevice.state)).all())
+    assert states == {c.P_OK: "activated", c.I_OK: "transferred"}

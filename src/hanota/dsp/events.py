@@ -178,13 +178,13 @@ class EventIntake:
         jobs = self._jobs(conn, region, {e.distribution_id for e in events})
         targets = self._targets(conn, jobs, events)
         out = Applied()
-        changes: dict[str, list[dict[str, object]]] = defaultdict(list)
+        changes: dict[EventKind, list[dict[str, object]]] = defaultdict(list)
         activated: list[dict[str, object]] = []
         alerting: list[tuple[TargetEvent, _Target, datetime]] = []
         for e in events:
             job = jobs.get(e.distribution_id)
             t = targets.get((job[0], e.device_id)) if job else None
-            need, gives, column = TRANSITIONS[e.kind]
+            need, gives, _ = TRANSITIONS[e.kind]
             if t is None or t.state != need:
                 out.ignored += 1
                 log.warning("event ignored", region=region, distribution=e.distribution_id, device=e.device_id,
@@ -192,7 +192,7 @@ class EventIntake:
                 continue
             at = utc(e.at)
             t.state = gives
-            changes[column].append(
+            changes[e.kind].append(
                 {"state": gives, "failure": e.reason.value if e.reason else None, "at": at, "now": now,
                  "pk": t.request_pk, "device": e.device_id, "need": need}
             )  # fmt: skip
@@ -202,14 +202,20 @@ class EventIntake:
             alerting.append((e, t, at))
             out.applied += 1
             out.by_kind[e.kind.value] = out.by_kind.get(e.kind.value, 0) + 1
-        for column, rows in changes.items():
-            conn.execute(
+        # transfers before activations: a batch may hold both stages of one device
+        for kind, (_, _, column) in TRANSITIONS.items():
+            rows = changes.get(kind)
+            if not rows:
+                continue
+            moved = conn.execute(
                 text(
                     f"UPDATE request_devices SET state = :state, failure = :failure, {column} = :at, "  # noqa: S608 - column from TRANSITIONS
                     "updated_at = :now WHERE request_pk = :pk AND device_id = :device AND state = :need"
                 ).bindparams(bindparam("at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime())),
                 rows,
-            )
+            ).rowcount
+            if moved != len(rows):  # the store disagrees with what was just read: apply nothing, retry later
+                raise RuntimeError(f"{kind.value}: {moved} of {len(rows)} devices moved; batch rolled back")
         if activated:
             self._record_firmware(conn, activated)
         out.alerts = self._alert(conn, alerting, now)

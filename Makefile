@@ -16,10 +16,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## The main job: a synthetic estate with the DCC Boxed home, a test PKI, and the estate's summary.
+## The main job: the whole service on this machine with a live firmware campaign (see README).
 demo: $(STAMP)
-	$(BIN)/hanota estate generate --homes 20000 --dccboxed --reuse
-	$(BIN)/hanota pki init
+	$(BIN)/hanota demo --exit-when-done
 
 ## Debian packages some tests drive (xmlsec1 as an independent XML-signature oracle, chromium for the
 ## web UI). Installed only when missing and when we may (root); otherwise those tests say why they skip.

@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_capacity.py [--repeat 3] [--cases default-50k,plain-1m,national-1m]
 
 Each case runs in a fresh subprocess (so its peak memory is its own) `--repeat` times; the figures are
-the median wall time of `run_scenario` (fleet generation, simulation of every region, analysis; not the
-report files), events per second (heap events handled plus per-target events produced), the peak
+the median wall time of `run_scenario` (fleet generation, simulation of every region, analysis), the time
+`write_report` then takes once (CSV, PNG plots, HTML; so `hanota capacity run` costs about the sum), events
+per second (heap events handled plus per-target events produced), the peak
 resident set size of that process (`resource.getrusage(...).ru_maxrss`), and the overall HAN p90
 completion in hours (the same on every run: if it moves, the model changed, not its speed). Targets:
 1,000,000 devices in ≤ 60 s (aim 30 s), 50,000 in ≤ 3 s on the 2-core development machine.
@@ -20,6 +21,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def _positive(text: str) -> int:
 
 
 def _child(case: str, repeat: int) -> None:
-    from hanota.capacity import load_scenario, run_scenario
+    from hanota.capacity import load_scenario, run_scenario, write_report
 
     name, devices = CASES[case]
     scenario = load_scenario(name)
@@ -59,6 +61,10 @@ def _child(case: str, repeat: int) -> None:
         started = time.perf_counter()
         result = run_scenario(scenario)
         walls.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        write_report(result, Path(out))
+        report_s = time.perf_counter() - started
     events = result.events
     targets = sum(r.stats.targets for r in result.regions)
     print(
@@ -68,6 +74,7 @@ def _child(case: str, repeat: int) -> None:
                 "devices": scenario.fleet.devices,
                 "targets": targets,
                 "walls": walls,
+                "report_s": report_s,
                 "events": events,
                 "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "p90_h": result.overall.percentiles_h[90],
@@ -95,8 +102,19 @@ def main() -> None:
     print(
         f"python {platform.python_version()} ({platform.python_implementation()}), numpy {numpy.__version__}"
     )
-    header = ("case", "devices", "targets", "median s", "runs s", "events", "events/s", "peak MB", "p90 h")
-    print("{:<12} {:>10} {:>10} {:>9} {:<24} {:>11} {:>11} {:>8} {:>7}".format(*header))
+    header = (
+        "case",
+        "devices",
+        "targets",
+        "median s",
+        "runs s",
+        "report s",
+        "events",
+        "events/s",
+        "peak MB",
+        "p90 h",
+    )
+    print("{:<12} {:>10} {:>10} {:>9} {:<34} {:>8} {:>11} {:>11} {:>8} {:>7}".format(*header))
     for case in args.cases.split(","):
         out = subprocess.run(
             [sys.executable, __file__, "--child", case, "--repeat", str(args.repeat)],
@@ -108,7 +126,8 @@ def main() -> None:
         median = statistics.median(r["walls"])
         runs = ", ".join(f"{w:.2f}" for w in r["walls"])
         print(
-            f"{r['case']:<12} {r['devices']:>10,} {r['targets']:>10,} {median:>9.2f} {runs:<24} "
+            f"{r['case']:<12} {r['devices']:>10,} {r['targets']:>10,} {median:>9.2f} {runs:<34} "
+            f"{r['report_s']:>8.2f} "
             f"{r['events']:>11,} {r['events'] / median:>11,.0f} {r['maxrss_mb']:>8.0f} {r['p90_h']:>7.2f}"
         )
 

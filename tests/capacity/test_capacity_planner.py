@@ -61,6 +61,35 @@ def test_one_session_per_region_makespan_is_the_sum_of_wan_times_plus_one_han() 
     assert north.han.completion_h[-1] == pytest.approx(expected, rel=1e-12)
 
 
+def test_unlimited_wan_makespan_is_the_han_time() -> None:
+    """WAN of infinite rate with a session per hub: every image is at its hub at submission, so the
+    fastest device finishes after one mains download and the makespan is one sleepy download (each plus
+    the activation delay). Three devices per hub stay under the hub's five download slots."""
+    network = {
+        **QUIET_NETWORK,
+        "wan": {"session_setup_s": 0.0, "central": {"sessions": 1_000, "bitrate_bps": math.inf}},
+    }
+    s = small_scenario(
+        {
+            "scenario": {"submit_at_h": 1.0},
+            "fleet": {"region_shares": {"central": 1}, "devices_per_hub": 3, "sleepy_share": 0.2},
+            "network": network,
+        },
+        devices=900,
+    )
+    (central,) = run_scenario(s).regions
+    han, act = s.profile.han, s.profile.han.activation_delay_s
+    assert central.han.updated == 900 and central.hubs == 300
+    assert central.stats.busy_waits == 0 and central.stats.hub_transfers == 300
+    assert central.han.completion_h[0] * 3600.0 == pytest.approx(
+        han.download_time(250_000, sleepy=False) + act, rel=1e-12
+    )
+    assert central.han.completion_h[-1] * 3600.0 == pytest.approx(
+        han.download_time(250_000, sleepy=True) + act, rel=1e-12
+    )
+    assert central.stage_mean_h["wan_queue"] == central.stage_mean_h["wan_transfer"] == 0.0
+
+
 def test_percentiles_are_monotone_in_image_size() -> None:
     """Bigger images never finish sooner (same seed: same devices, same draws)."""
     base = small_scenario(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import sys
@@ -22,7 +23,7 @@ from hanota.capacity import (
     run_scenario,
     run_sweep,
 )
-from hanota.capacity.report import write_report
+from hanota.capacity.report import headline, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,6 +63,24 @@ def test_write_report_writes_csv_png_and_self_contained_html(
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", page)
     assert "http://" not in page and "https://" not in page
     assert "Completion" in page and "HardwareVersionMismatch" in page
+
+
+def test_the_html_report_leads_with_the_answer_per_region(
+    tmp_path: Path, result_and_sweep: tuple[PlanResult, SweepResult]
+) -> None:
+    """Before any table, one line per region gives p50/p90/p99 and the binding bottleneck; shares are
+    shown as percentages, not fractions."""
+    result, _ = result_and_sweep
+    page = write_report(result, tmp_path).html.read_text(encoding="utf-8")
+    lines = headline(result)
+    assert len(lines) == 3
+    for r, line in zip(result.regions, lines, strict=True):
+        assert line.startswith(f"{r.region}: ")
+        assert f"90 % within {r.han.percentiles_h[90]:,.1f} h" in line
+        assert line.endswith(f"binding bottleneck: {r.binding_label}")
+        assert html.escape(line) in page
+        assert page.index(html.escape(line)) < page.index("<table")
+        assert f"<td>{r.han.updated_share * 100:.1f} %</td>" in page
 
 
 def test_terminal_tables(result_and_sweep: tuple[PlanResult, SweepResult]) -> None:

@@ -34,17 +34,30 @@ class AlertWriter:
         resp = Response(a.request_id, codes.SUCCESS, now, msg)
         return msg.code, self.signer.sign_element(render_response_element(resp))
 
-    def write(self, conn: Connection, alerts: Sequence[PendingAlert], now: datetime) -> int:
-        """Insert the alerts (skipping IDs already there); returns how many were new."""
+    def write(
+        self,
+        conn: Connection,
+        alerts: Sequence[PendingAlert],
+        now: datetime,
+        *,
+        rendered: Sequence[tuple[str, bytes]] | None = None,
+    ) -> int:
+        """Insert the alerts (skipping IDs already there); returns how many were new.
+
+        `rendered`: the alerts' `render(a, now)` results made beforehand (e.g. signed in a process pool
+        outside the transaction), one per alert in the same order.
+        """
         if not alerts:
             return 0
+        if rendered is not None and len(rendered) != len(alerts):
+            raise ValueError("rendered must hold one (code, body) per alert")
         recipients = {a.recipient for a in alerts}
         endpoints = dict(
             conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(recipients))).all()
         )
         rows = []
-        for a in alerts:
-            code, body = self.render(a, now)
+        for i, a in enumerate(alerts):
+            code, body = rendered[i] if rendered is not None else self.render(a, now)
             rows.append(
                 {
                     "alert_id": a.alert_id, "recipient_eui": a.recipient, "code": code,

@@ -17,7 +17,10 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Engine
 
 from hanota import __version__
+from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.outbox import AlertWriter
+from hanota.api.alerts import mailbox_router
+from hanota.api.anomaly import anomaly_router
 from hanota.api.csp_events import csp_events_router
 from hanota.clock import Clock, SystemClock
 from hanota.csp.client import CSPClient
@@ -34,6 +37,7 @@ from hanota.dsp.trust import DbTrustStore, dsp_signer
 from hanota.logs import configure_logging, get_logger
 from hanota.network.profile import load_profile
 from hanota.settings import Settings
+from hanota.ssi import ssi_router
 
 log = get_logger("hanota.api")
 XML_TYPES = ("application/xml", "text/xml")
@@ -49,6 +53,7 @@ class AppContext:
     router: Router | None = None
     intake: EventIntake | None = None
     runners: list[GatewayRunner] = field(default_factory=list)
+    delivery: DeliveryWorker | None = None  # the alert delivery worker (issue 5), runs next to the router
 
 
 def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "serve") -> Router:
@@ -62,6 +67,11 @@ def make_runners(ctx: AppContext, base_url: str | None = None) -> list[GatewayRu
     dsp_url = ctx.settings.dsp_url or (base_url or f"http://{ctx.settings.host}:{ctx.settings.port}")
     profile = load_profile(ctx.settings.network_profile)
     return [GatewayRunner(gw, profile, dsp_url, seed=ctx.settings.network_seed) for gw in ctx.gateways]
+
+
+def make_delivery(ctx: AppContext, *, name: str = "serve") -> DeliveryWorker:
+    """An alert delivery worker for this context (POSTs outbox alerts to the Users' endpoints)."""
+    return DeliveryWorker(ctx.engine, ctx.clock, name=f"{name}-{os.getpid()}")
 
 
 def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:
@@ -114,6 +124,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         workers: list[Callable[[threading.Event, float], None]] = [r.run_forever for r in ctx.runners]
         if ctx.router is not None:
             workers.append(ctx.router.run_forever)
+        if ctx.delivery is not None:
+            workers.append(ctx.delivery.run_forever)
         threads = [
             threading.Thread(target=w, args=(stop, ctx.settings.worker_poll_seconds), daemon=True)
             for w in workers
@@ -128,6 +140,8 @@ def create_app(ctx: AppContext) -> FastAPI:
             ctx.router.close()
         for runner in ctx.runners:
             runner.close()
+        if ctx.delivery is not None:
+            ctx.delivery.close()
 
     app = FastAPI(
         title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json",
@@ -139,6 +153,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         sub.include_router(gateway_router(gw))
         app.mount(f"/csp/{gw.region.lower()}", sub)
     app.state.ctx = ctx
+    app.include_router(mailbox_router(ctx.engine, ctx.clock, ctx.dsp.verifier.trust))
+    app.include_router(anomaly_router(ctx))  # thresholds and quarantine JSON API (issue 6)
     if ctx.intake is not None:
         app.include_router(csp_events_router(ctx.intake, ctx.settings.csp_secret))
     # DUIS handling is CPU-bound: more threads than cores only make them convoy on the GIL and the store's
@@ -165,6 +181,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
         return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers)
 
+    app.include_router(ssi_router(ctx))  # the web SSI under /ssi/ (issue 7)
+
     @app.get("/healthz", summary="liveness", response_class=PlainTextResponse)
     async def healthz() -> str:
         return "ok\n"
@@ -184,6 +202,7 @@ def app_from_env() -> FastAPI:
     ctx = build_context(settings, migrate=False)
     if settings.run_worker:
         ctx.router = make_router(ctx)
+        ctx.delivery = make_delivery(ctx)
     if settings.run_network:
         ctx.runners = make_runners(ctx)
     return create_app(ctx)

@@ -7,6 +7,7 @@ imported only when a plot is drawn.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 REGION_COLOURS = {Region.NORTH: "#1f77b4", Region.CENTRAL: "#ff7f0e", Region.SOUTH: "#2ca02c"}
+# Regions with the same parameters draw the same curve: a line style and a marker each keep all three
+# visible where they overlap.
+REGION_LINES = {Region.NORTH: "-", Region.CENTRAL: "--", Region.SOUTH: ":"}
+REGION_MARKERS = {Region.NORTH: "o", Region.CENTRAL: "s", Region.SOUTH: "^"}
+LOG_SCALE_RATIO = 20.0
+"""A sweep plot switches to a logarithmic y axis when its largest value is this many times its smallest."""
+
+
+def _style(region: Region) -> dict[str, Any]:
+    return {"color": REGION_COLOURS[region], "linestyle": REGION_LINES[region]}
 
 
 def _figure(rows: int = 1, height: float = 4.2) -> tuple[Figure, list[Any]]:
@@ -58,13 +69,19 @@ def completion_plot(result: PlanResult, path: Path) -> Path:
         if not len(done):
             continue
         share = np.arange(1, len(done) + 1) / r.han.targets
-        colour = REGION_COLOURS[r.region]
-        ax.plot(done, share * 100, color=colour, label=f"{r.region} ({r.devices:,} devices)")
+        ax.plot(done, share * 100, **_style(r.region), label=f"{r.region} ({r.devices:,} devices)")
         for p, v in r.han.percentiles_h.items():
-            ax.plot([v], [p * r.han.updated_share], marker="o", color=colour, markersize=4)
+            ax.plot(
+                [v],
+                [p * r.han.updated_share],
+                marker=REGION_MARKERS[r.region],
+                color=REGION_COLOURS[r.region],
+                markersize=5,
+            )
     ax.set_xlabel("hours since the HAN distributions were submitted")
     ax.set_ylabel("devices updated (%)")
     ax.set_ylim(0, 100)
+    ax.set_xlim(left=0)
     ax.set_title(f"{result.scenario.name}: completion (dots: p50/p90/p99 of updated devices)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
@@ -76,7 +93,7 @@ def done_per_hour_plot(result: PlanResult, path: Path) -> Path:
     fig, (ax,) = _figure()
     hours = result.series.hours
     for region, counts in result.series.updated.items():
-        ax.step(hours, counts, where="post", color=REGION_COLOURS[region], label=str(region))
+        ax.step(hours, counts, where="post", **_style(region), label=str(region))
     _shade_windows(ax, result)
     ax.set_xlabel("hours after the epoch (shaded: WAN window)")
     ax.set_ylabel("devices updated per hour")
@@ -87,23 +104,29 @@ def done_per_hour_plot(result: PlanResult, path: Path) -> Path:
 
 
 def utilisation_plot(result: PlanResult, path: Path) -> Path:
-    """Three panels over time: WAN sessions busy, HAN download slots in use, hub cache fill."""
+    """Three panels over time: WAN sessions busy, HAN downloads in progress, hub cache fill.
+
+    The HAN panel counts downloads rather than showing them as a share of every hub's download slots:
+    with one device per hub that share is a fraction of a percent even when the HAN carries thousands of
+    downloads (the slot share is in `hourly.csv`, and slot waits in the bottleneck table).
+    """
     fig, axes = _figure(rows=3, height=2.8)
     hours = result.series.hours
     panels = (
-        (result.series.wan_busy, "WAN sessions busy (%)"),
-        (result.series.han_slot_use, "hub download slots in use (%)"),
-        (result.series.cache_fill, "hub cache fill (%)"),
+        (result.series.wan_busy, 100.0, "WAN sessions busy (%)"),
+        (result.series.han_downloads, 1.0, "HAN downloads\nin progress"),
+        (result.series.cache_fill, 100.0, "hub cache fill (%)"),
     )
-    for ax, (series, label) in zip(axes, panels, strict=True):
+    for ax, (series, scale, label) in zip(axes, panels, strict=True):
         for region, values in series.items():
-            ax.step(hours, values * 100, where="post", color=REGION_COLOURS[region], label=str(region))
+            ax.step(hours, values * scale, where="post", **_style(region), label=str(region))
         _shade_windows(ax, result)
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 105)
     axes[0].set_title(f"{result.scenario.name}: utilisation of each bottleneck (hourly means)")
-    axes[0].legend(loc="upper right")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     axes[-1].set_xlabel("hours after the epoch (shaded: WAN window)")
     return _save(fig, path)
 
@@ -154,27 +177,48 @@ def sweep_plot(sweep: SweepResult, path: Path) -> Path:
     fig, (ax,) = _figure()
     first = sweep.params[0]
     x = list(range(len(first.values)))
+    drawn: list[float] = []
     if len(sweep.params) == 1:
         for region in Region:
             p90 = [pt.regions[region].percentiles_h[90] for pt in sweep.points if region in pt.regions]
             p50 = [pt.regions[region].percentiles_h[50] for pt in sweep.points if region in pt.regions]
             if p90:
-                colour = REGION_COLOURS[region]
-                ax.plot(x, p90, marker="o", color=colour, label=f"{region} p90")
-                ax.plot(x, p50, marker="o", linestyle="--", color=colour, label=f"{region} p50")
+                colour, marker = REGION_COLOURS[region], REGION_MARKERS[region]
+                ax.plot(x, p90, marker=marker, color=colour, label=f"{region} p90")
+                ax.plot(x, p50, marker=marker, linestyle="--", color=colour, label=f"{region} p50")
+                drawn += p90 + p50
     else:
         second = sweep.params[1]
         n2 = len(second.values)
         for k, label in enumerate(second.labels):
             p90 = [sweep.points[i * n2 + k].overall.percentiles_h[90] for i in x]
             ax.plot(x, p90, marker="o", label=f"{second.name}={label} (p90, all regions)")
+            drawn += p90
+    finite = [v for v in drawn if np.isfinite(v) and v > 0]
+    if finite and max(finite) >= LOG_SCALE_RATIO * min(finite):
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_log_label))
+        ax.set_ylabel("completion (hours since submission, log scale)")
+    else:
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("completion (hours since submission)")
     ax.set_xticks(x, list(first.labels))
     ax.set_xlabel(first.name)
-    ax.set_ylabel("completion (hours since submission)")
     ax.set_title(f"{sweep.scenario.name}: completion against {' × '.join(p.name for p in sweep.params)}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+def _minor_log_label(value: float, _pos: int) -> str:
+    """Label the 2× and 5× minor ticks of a log axis in plain numbers; leave the rest blank."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (2.0, 5.0)) else ""
 
 
 def write_plots(result: PlanResult, out_dir: Path) -> list[Path]:

@@ -20,7 +20,7 @@ import base64
 import csv
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,20 @@ def sweep_rows(sweep: SweepResult) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- terminal
 
 
+_BOTTLENECK_LINES: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("WAN sessions", "wan_sessions", lambda v: f"{v:,}"),
+    ("WAN seconds per hub transfer", "wan_time_per_hub_s", lambda v: f"{v:,.0f}"),
+    ("WAN sessions busy, busiest hour", "wan_busy_peak", _pct),
+    ("WAN hours at ≥ 99 % busy", "wan_saturated_hours", lambda v: f"{v:,.0f}"),
+    ("HAN downloads in progress, busiest hour", "han_downloads_peak", lambda v: f"{v:,.0f}"),
+    ("HAN downloads at once on one hub, most", "max_downloads_one_hub", str),
+    ("HAN clients told to wait (all slots taken)", "hub_busy_waits", lambda v: f"{v:,}"),
+    ("hub cache fill, fullest hour", "cache_fill_peak", _pct),
+    ("hub cache evictions", "cache_evictions", lambda v: f"{v:,}"),
+)
+"""The terminal's bottleneck table: label, key of `bottleneck_rows`, format."""
+
+
 def print_result(result: PlanResult, console: Console) -> None:
     """The headline tables: completion per region, where the time goes, bottlenecks, failures."""
     sc = result.scenario
@@ -196,9 +210,10 @@ def print_result(result: PlanResult, console: Console) -> None:
     )
     table = Table(title="Completion (hours from submission to activation, over updated devices)")
     for col in ("region", "class", "targets", "updated", "p50 h", "p90 h", "p99 h", "binding bottleneck"):
-        table.add_column(
-            col, justify="right" if col not in ("region", "class", "binding bottleneck") else "left"
-        )
+        if col in ("region", "class", "binding bottleneck"):
+            table.add_column(col)
+        else:
+            table.add_column(col, justify="right", no_wrap=True)
     for row in completion_rows(result):
         table.add_row(
             row["region"],
@@ -220,32 +235,13 @@ def print_result(result: PlanResult, console: Console) -> None:
         )
     console.print(stages)
 
-    bott = Table(title="Bottlenecks")
-    columns = (
-        "region",
-        "WAN sessions",
-        "WAN s/hub",
-        "WAN busy peak",
-        "WAN saturated h",
-        "HAN downloads peak",
-        "max/hub",
-        "slot waits",
-        "cache fill peak",
-    )
-    for col in columns:
-        bott.add_column(col, justify="left" if col == "region" else "right")
-    for b in bottleneck_rows(result):
-        bott.add_row(
-            b["region"],
-            f"{b['wan_sessions']:,}",
-            f"{b['wan_time_per_hub_s']:,.0f}",
-            _pct(b["wan_busy_peak"]),
-            f"{b['wan_saturated_hours']:,.0f}",
-            f"{b['han_downloads_peak']:,.0f}",
-            str(b["max_downloads_one_hub"]),
-            f"{b['hub_busy_waits']:,}",
-            _pct(b["cache_fill_peak"]),
-        )
+    bott = Table(title="Bottlenecks: capacity and how hard it was used")
+    bott.add_column("bottleneck")
+    for r in result.regions:
+        bott.add_column(str(r.region), justify="right", no_wrap=True)
+    rows = bottleneck_rows(result)
+    for label, key, fmt in _BOTTLENECK_LINES:
+        bott.add_row(label, *(fmt(b[key]) for b in rows))
     console.print(bott)
 
     fails = Table(title="Devices failing, by reason (share of the region's devices)")
@@ -259,16 +255,16 @@ def print_result(result: PlanResult, console: Console) -> None:
 
 def print_sweep(sweep: SweepResult, console: Console) -> None:
     """Completion against the swept parameters."""
-    table = Table(title=f"Sweep of {sweep.scenario.name}: completion hours (p50 / p90 / p99)")
+    table = Table(title=f"Sweep of {sweep.scenario.name}: completion hours, p50/p90/p99")
     for p in sweep.params:
-        table.add_column(p.name)
+        table.add_column(p.name, overflow="fold")
     regions = list(sweep.points[0].regions) if sweep.points else []
     for region in regions:
-        table.add_column(str(region), justify="right")
-    table.add_column("all", justify="right")
+        table.add_column(str(region), justify="right", no_wrap=True)
+    table.add_column("all", justify="right", no_wrap=True)
     for pt in sweep.points:
         cells = [
-            " / ".join(_h(c.percentiles_h[p]) for p in PERCENTILES)
+            "/".join(_h(c.percentiles_h[p]) for p in PERCENTILES)
             for c in [*(pt.regions[r] for r in regions), pt.overall]
         ]
         table.add_row(*pt.labels, *cells)
@@ -301,10 +297,16 @@ def write_csvs(result: PlanResult, out_dir: Path, sweep: SweepResult | None = No
     return paths
 
 
-def _cell(value: Any) -> str:
+_PERCENT_COLUMNS = ("share", "wan_busy", "han_slot_use", "cache_fill")
+"""HTML columns whose values are shares, shown as percentages (a key equal to or ending in one)."""
+
+
+def _cell(value: Any, key: str = "") -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
+        if key.endswith(_PERCENT_COLUMNS) or (key.endswith("_peak") and key != "han_downloads_peak"):
+            return f"{value * 100:.1f} %"
         return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
@@ -315,8 +317,19 @@ def _html_table(rows: Sequence[dict[str, Any]], caption: str) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='t'>{_cell(v, k)}</td>" if isinstance(v, str) else f"<td>{_cell(v, k)}</td>"
+            for k, v in row.items()
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<div class='wide'><table><caption>{html.escape(caption)}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _html_img(path: Path, alt: str) -> str:
@@ -337,8 +350,25 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}caption{text-align:left;font-weight:600;padding:.3em 0}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0}img{max-width:100%}
-.note{color:#555;font-size:.9em}
+.note{color:#555;font-size:.9em}.wide{overflow-x:auto}td.t{text-align:left}.headline{font-size:1.05em}
 """
+
+
+def headline(result: PlanResult) -> list[str]:
+    """The answer in a sentence per region: p50/p90/p99 in hours and days, updated share, what binds."""
+    lines = []
+    for r in result.regions:
+        p = r.han.percentiles_h
+        lines.append(
+            f"{r.region}: {r.devices:,} devices, {r.han.updated_share:.1%} updated; half of them within "
+            f"{_h(p[50])} h, 90 % within {_h(p[90])} h ({_days(p[90])}), 99 % within {_h(p[99])} h "
+            f"({_days(p[99])}); binding bottleneck: {r.binding_label}"
+        )
+    return lines
+
+
+def _days(hours: float) -> str:
+    return "–" if math.isnan(hours) else f"{hours / 24:.1f} days"
 
 
 def write_html(
@@ -360,6 +390,7 @@ def write_html(
         f"ActivationSuccess; percentiles are over the devices that were updated. The binding bottleneck "
         f"is the stage with the largest mean among the slowest tenth of updated devices. "
         f"Run: {result.wall_s:.2f} s wall, {result.events:,} events.</p>",
+        "<ul class='headline'>" + "".join(f"<li>{html.escape(x)}</li>" for x in headline(result)) + "</ul>",
         _html_table(completion_rows(result), "Completion (hours)"),
         _html_table(stage_rows(result), "Where the time goes (hours)"),
         _html_table(bottleneck_rows(result), "Bottlenecks"),

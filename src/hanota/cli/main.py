@@ -7,10 +7,14 @@ from typing import Annotated
 import typer
 
 from hanota import __version__
+from hanota.cli.alerts import alerts_app
+from hanota.cli.anomaly import quarantine_app, thresholds_app
 from hanota.cli.capacity import capacity_app
 from hanota.cli.common import console, load_settings
+from hanota.cli.demo import demo
 from hanota.cli.estate import estate_app, pki_app
 from hanota.cli.serve import csp_app, serve, sr_app, worker
+from hanota.cli.ssi import ssi_cli
 from hanota.db.migrate import downgrade, upgrade
 
 app = typer.Typer(
@@ -25,9 +29,14 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(db_app, name="db")
 app.add_typer(sr_app, name="sr")
 app.add_typer(capacity_app, name="capacity")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(thresholds_app, name="thresholds")
+app.command()(demo)
 app.command()(serve)
 app.command()(worker)
 app.add_typer(csp_app, name="csp")
+app.add_typer(ssi_cli)  # `hanota esi extract`, `hanota billing`, `hanota users …` (issue 7)
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()

@@ -11,7 +11,7 @@ import httpx
 import typer
 import uvicorn
 
-from hanota.api.app import build_context, create_app, make_router, make_runners
+from hanota.api.app import build_context, create_app, make_delivery, make_router, make_runners
 from hanota.cli.common import console, err_console, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
@@ -63,24 +63,35 @@ def serve(
     ctx = build_context(settings, migrate=False)
     if settings.run_worker:
         ctx.router = make_router(ctx, f"http://{host}:{port}")
+        ctx.delivery = make_delivery(ctx)
     if settings.run_network:
         ctx.runners = make_runners(ctx, f"http://{host}:{port}")
     uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
 
 
 def worker() -> None:
-    """Run the distribution worker alone (send pending distributions to the CSP gateways), until Ctrl-C."""
+    """Run the workers alone until Ctrl-C: distributions to the CSP gateways, and alerts to the Users."""
     import threading
 
     settings = load_settings()
     ctx = build_context(settings)
     router = make_router(ctx, name="worker")
+    delivery = make_delivery(ctx, name="worker")
     console.print(f"distribution worker on {settings.database_url}; CSPs: {settings.csp_urls()}")
+    console.print("alert delivery worker: outbox alerts to each User's alert endpoint")
     stop = threading.Event()
+    alerts = threading.Thread(
+        target=delivery.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
+    )
+    alerts.start()
     try:
         router.run_forever(stop, settings.worker_poll_seconds)
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        stop.set()
+        alerts.join(timeout=30)
+        delivery.close()
 
 
 csp_app = typer.Typer(help="CSP gateways (one per region) run on their own.", no_args_is_help=True)

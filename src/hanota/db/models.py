@@ -10,6 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -419,3 +420,139 @@ class CSPEventCursor(Base):
     region: Mapped[str] = mapped_column(String(8), primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- self service interface (issue 7) ---
+
+
+class WebCredential(Base):
+    """A User's SSI sign-in: a scrypt password hash and the throttle on failed attempts.
+
+    Keyed by the User's EUI without a foreign key, so that an estate regenerated with `--replace` (which
+    deletes and recreates the users) keeps the passwords of the Users it recreates.
+    """
+
+    __tablename__ = "web_credentials"
+
+    eui: Mapped[str] = mapped_column(EUI, primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200), doc="scrypt$N$r$p$salt$hash (base64)")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+# The SSI's paged lists: a User's alerts newest first, and homes found by postcode.
+Index("ix_alert_outbox_recipient_id", AlertOutbox.recipient_eui, AlertOutbox.id)
+Index("ix_premises_postcode", Premises.postcode)
+
+
+# --- anomaly detection (issue 6) ---------------------------------------------------------------
+
+
+class AnomalyDCCPolicy(Base):
+    """The DCC's anomaly-detection policy for one SRV, as the operator last set it. An SRV without a row
+    uses the code defaults in `hanota.anomaly.thresholds.DEFAULT_POLICIES` (NULL = no such limit)."""
+
+    __tablename__ = "anomaly_dcc_policies"
+
+    srv: Mapped[str] = mapped_column(String(10), primary_key=True)
+    window_hours: Mapped[int] = mapped_column(Integer, doc="period of the default and DCC-wide thresholds")
+    default_max_requests: Mapped[int | None] = mapped_column(Integer, doc="per User without its own")
+    default_max_devices: Mapped[int | None] = mapped_column(Integer, doc="per User without its own")
+    cap_max_requests: Mapped[int | None] = mapped_column(Integer, doc="highest a User may set")
+    cap_max_devices: Mapped[int | None] = mapped_column(Integer, doc="highest a User may set")
+    dcc_max_requests: Mapped[int | None] = mapped_column(Integer, doc="DCC-wide, all Users together")
+    dcc_max_devices: Mapped[int | None] = mapped_column(Integer, doc="DCC-wide, all Users together")
+    max_image_bytes: Mapped[int | None] = mapped_column(Integer, doc="attribute limit")
+    max_devices_per_request: Mapped[int | None] = mapped_column(Integer, doc="attribute limit")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(EUI)
+
+
+class AnomalyUserThreshold(Base):
+    """A User's own threshold for one SRV (NULL field: the DCC default for that field applies)."""
+
+    __tablename__ = "anomaly_user_thresholds"
+
+    user_eui: Mapped[str] = mapped_column(ForeignKey("users.eui"), primary_key=True)
+    srv: Mapped[str] = mapped_column(String(10), primary_key=True)
+    max_requests: Mapped[int | None] = mapped_column(Integer)
+    max_devices: Mapped[int | None] = mapped_column(Integer)
+    window_hours: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(EUI)
+
+
+class AnomalyMeter(Base):
+    """One per (subject, SRV): the row a threshold check locks (race-free counting), the hour of the
+    newest usage bucket and lifetime totals. Subject: a User's EUI, or 'DCC' for the DCC-wide count."""
+
+    __tablename__ = "anomaly_meters"
+
+    subject: Mapped[str] = mapped_column(String(23), primary_key=True)
+    srv: Mapped[str] = mapped_column(String(10), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    requests_total: Mapped[int] = mapped_column(BigInteger)
+    devices_total: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnomalyUsage(Base):
+    """Requests and devices counted for (subject, SRV) in one clock hour; windows are sums of these."""
+
+    __tablename__ = "anomaly_usage"
+
+    subject: Mapped[str] = mapped_column(String(23), primary_key=True)
+    srv: Mapped[str] = mapped_column(String(10), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer)
+    devices: Mapped[int] = mapped_column(Integer)
+
+
+class QuarantinedRequestRow(Base):
+    """A request held by anomaly detection: the signed bytes as received (to release it exactly as if just
+    received), why it was held, and the operator's decision. `id` is the QuarantineEventRef."""
+
+    __tablename__ = "quarantined_requests"
+    __table_args__ = (Index("ix_quarantined_requests_status_received", "status", "received_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(80), unique=True)
+    originator_eui: Mapped[str] = mapped_column(EUI, index=True)
+    srv: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(32), doc="ADUserThresholdBreach | ADDCCThresholdBreach | ...")
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    device_count: Mapped[int] = mapped_column(Integer)
+    image_size: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary, doc="the signed sr:Request, exactly the bytes received")
+    status: Mapped[str] = mapped_column(String(16), doc="quarantined | released | deleted")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(EUI)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    outcome_code: Mapped[str | None] = mapped_column(String(10), doc="the answer of the released request")
+
+
+class AnomalyAudit(Base):
+    """Every anomaly-detection decision: who, when, what, why (and the values before and after)."""
+
+    __tablename__ = "anomaly_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_eui: Mapped[str] = mapped_column(EUI)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(120), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, doc="JSON")
+
+
+class AnomalyApiToken(Base):
+    """A bearer token of the anomaly JSON API (only its SHA-256 is kept), issued to a User or operator."""
+
+    __tablename__ = "anomaly_api_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_eui: Mapped[str] = mapped_column(ForeignKey("users.eui"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(80))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

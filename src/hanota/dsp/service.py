@@ -9,8 +9,9 @@ Order of work for one request (nothing is trusted before step 3):
 4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;
 5. the target is the DCC (E42), the command variant is the SRV's (E12);
 6. in ONE transaction: the originator is a known User (E1) and Active (E3), one of its roles is eligible
-   for the SRV (E2), the RequestID counter is greater than the last accepted (E41, persisted); then the SR
-   handler runs in a savepoint. A handler's business refusal (an SR-specific code) rolls back the
+   for the SRV (E2), the RequestID counter is greater than the last accepted (E41, persisted); the anomaly
+   thresholds (`hanota.anomaly.guard`: a breach quarantines the request, answered E43, with an AD1 alert);
+   then the SR handler runs in a savepoint. A handler's business refusal (an SR-specific code) rolls back the
    handler's work but keeps the counter and a record of the refused request; anything before the handler
    that fails leaves the store untouched.
 7. the answer is signed with the DSP key over exactly the bytes returned.
@@ -19,12 +20,15 @@ Order of work for one request (nothing is trusted before step 3):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
 from sqlalchemy import Connection, Engine, select, update
 
+from hanota.alerts.outbox import AlertWriter
+from hanota.anomaly.guard import AnomalyGuard
 from hanota.clock import Clock
 from hanota.cpl.prenotify import prenotify
 from hanota.db.bulk import insert_or_ignore
@@ -99,6 +103,7 @@ class DSPService:
         self.signer = signer
         self.max_body_bytes = max_body_bytes
         self.verifier = Verifier(trust, accepted_roles=(codes.ROLE_XML_SIGNING,), max_bytes=max_body_bytes)
+        self.anomaly = AnomalyGuard(AlertWriter(signer))
 
     # -- entry point ---------------------------------------------------------------------------------------
     def handle(self, body: bytes) -> Answer:
@@ -118,7 +123,7 @@ class DSPService:
             verified = self.verifier.verify(root, now=now, expected_signer_eui=rid.originator)
             validate_schema(verified.root)
             request = parse_request(verified.root)
-            response, reason = self._process(request, now)
+            response, reason = self._process(request, now, body)
         except HanotaError as e:
             code = e.code if codes.is_known_response_code(e.code) else codes.MALFORMED_REQUEST
             reason = e.message
@@ -137,8 +142,52 @@ class DSPService:
                  ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
 
     # -- the checks and the transaction --------------------------------------------------------------------
-    def _process(self, request: Request, now: datetime) -> tuple[Response, str | None]:
-        """The answer, and the reason when a handler refused the request."""
+    def _process(self, request: Request, now: datetime, signed: bytes) -> tuple[Response, str | None]:
+        """The answer, and the reason when a handler refused the request (or anomaly detection held it)."""
+        self._check_request(request)
+        rid = request.request_id
+        with self.engine.begin() as conn:
+            self._authorise(conn, request)
+            self._advance_counter(conn, rid)
+            held = self.anomaly.admit(conn, request, signed, now)
+            if held is not None:
+                answer = Response(rid, codes.REQUEST_QUARANTINED, now, ResponseMessage(request.srv))
+                return answer, f"quarantine event {held.event_ref}: {held.reason}"
+            return self._run_handler(conn, request, now)
+
+    def reprocess(
+        self,
+        conn: Connection,
+        signed: bytes,
+        *,
+        received_at: datetime,
+        now: datetime,
+        before_handler: Callable[[Connection], None],
+    ) -> tuple[Response, str | None]:
+        """Process a request released from quarantine exactly as if just received, inside `conn`'s
+        transaction (`hanota.anomaly.quarantine.release`): the stored bytes are verified again (at
+        `received_at`, so a certificate that expired meanwhile does not refuse it), the request checks and
+        access control run again, the counter is NOT checked (it was advanced on arrival), then
+        `before_handler` (the anomaly counts) and the SR handler. Refusals before the handler change nothing
+        and come back as an answer with their code, as they would for a new request."""
+        root = parse_document(signed, max_bytes=self.max_body_bytes)
+        rid, srv = _peek(root)
+        if rid is None or srv is None:
+            raise InputError("the stored request has no readable RequestID or SRV")
+        try:
+            verified = self.verifier.verify(root, now=received_at, expected_signer_eui=rid.originator)
+            validate_schema(verified.root)
+            request = parse_request(verified.root)
+            self._check_request(request)
+            self._authorise(conn, request)
+        except HanotaError as e:
+            code = e.code if codes.is_known_response_code(e.code) else codes.MALFORMED_REQUEST
+            return Response(rid, code, now, ResponseMessage(srv)), e.message
+        before_handler(conn)
+        return self._run_handler(conn, request, now)
+
+    def _check_request(self, request: Request) -> None:
+        """SRV served here (E13), command variant (E12), target the DCC (E42): no store needed."""
         row = codes.srv_row(request.srv)
         if row is None or not row.served:
             raise AccessError(
@@ -154,30 +203,38 @@ class DSPService:
             raise AccessError(
                 f"the target of a CV 8 request is the DCC ({codes.DCC_EUI})", code=codes.TARGET_NOT_DCC
             )
-        with self.engine.begin() as conn:
-            user = conn.execute(select(User.roles, User.status).where(User.eui == rid.originator)).first()
-            if user is None:
-                raise AccessError(f"{rid.originator} is not a DCC User", code=codes.INVALID_USER)
-            if user.status != UserStatus.ACTIVE:
-                raise AccessError(f"{rid.originator} is {user.status}", code=codes.INVALID_USER_STATUS)
-            if not set(user.roles.split()) & row.roles:
-                raise AccessError(
-                    f"none of the roles {user.roles} may send SRV {request.srv}",
-                    code=codes.ROLE_NOT_PERMITTED,
-                )
-            self._advance_counter(conn, rid)
-            savepoint = conn.begin_nested()
-            try:
-                payload, code = self._dispatch(conn, request, now)
-                savepoint.commit()
-            except HanotaError as e:
-                savepoint.rollback()
-                if not codes.is_known_response_code(e.code):
-                    raise
-                record_rejection(
-                    conn, request_id=str(rid), sender=rid.originator, srv=request.srv, error=e, now=now
-                )
-                return Response(rid, e.code, now, ResponseMessage(request.srv)), e.message
+
+    @staticmethod
+    def _authorise(conn: Connection, request: Request) -> None:
+        """The originator is a known User (E1), Active (E3), with a role eligible for the SRV (E2)."""
+        rid = request.request_id
+        row = codes.srv_row(request.srv)
+        user = conn.execute(select(User.roles, User.status).where(User.eui == rid.originator)).first()
+        if user is None:
+            raise AccessError(f"{rid.originator} is not a DCC User", code=codes.INVALID_USER)
+        if user.status != UserStatus.ACTIVE:
+            raise AccessError(f"{rid.originator} is {user.status}", code=codes.INVALID_USER_STATUS)
+        if row is None or not set(user.roles.split()) & row.roles:
+            raise AccessError(
+                f"none of the roles {user.roles} may send SRV {request.srv}",
+                code=codes.ROLE_NOT_PERMITTED,
+            )
+
+    def _run_handler(self, conn: Connection, request: Request, now: datetime) -> tuple[Response, str | None]:
+        """The SR handler in a savepoint: a business refusal rolls back its work and keeps a record."""
+        rid = request.request_id
+        savepoint = conn.begin_nested()
+        try:
+            payload, code = self._dispatch(conn, request, now)
+            savepoint.commit()
+        except HanotaError as e:
+            savepoint.rollback()
+            if not codes.is_known_response_code(e.code):
+                raise
+            record_rejection(
+                conn, request_id=str(rid), sender=rid.originator, srv=request.srv, error=e, now=now
+            )
+            return Response(rid, e.code, now, ResponseMessage(request.srv)), e.message
         return Response(rid, code, now, ResponseMessage(request.srv, payload)), None
 
     def _advance_counter(self, conn: Connection, rid: RequestID) -> None:

@@ -1,0 +1,213 @@
+"""`hanota alerts …`: pull your mailbox, run a sample receiver, look at the outbox."""
+
+from __future__ import annotations
+
+import base64
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from cryptography import x509
+from rich.table import Table
+from sqlalchemy import case, func, select
+
+from hanota.alerts import mailbox
+from hanota.alerts.receiver import Receiver
+from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.clock import SystemClock
+from hanota.db.models import AlertOutbox
+from hanota.duis import (
+    Signer,
+    StaticTrustStore,
+    Verifier,
+    codes,
+    load_certificate,
+    load_private_key,
+    parse_response,
+)
+from hanota.duis.models import DCCAlertMessage
+from hanota.errors import HanotaError
+
+alerts_app = typer.Typer(
+    help="DCC Alerts: pull a mailbox, run a sample supplier endpoint, see the outbox.", no_args_is_help=True
+)
+
+
+def _dsp_certificate(path: Path | None) -> x509.Certificate:
+    if path is not None:
+        return load_certificate(path)
+    from hanota.dsp.trust import dsp_signer
+
+    engine = migrated_engine(load_settings())
+    try:
+        return dsp_signer(engine).certificate
+    finally:
+        engine.dispose()
+
+
+class _Counter:
+    """RequestID counters: milliseconds now (as `hanota sr build`), strictly increasing within a run."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> int:
+        self.last = max(int(time.time() * 1000), self.last + 1)
+        return self.last
+
+
+def _post(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
+    r = client.post(url, content=body, headers={"content-type": "application/xml"})
+    if r.status_code != 200:
+        err_console.print(f"[red]HTTP {r.status_code}[/red]: {r.text.strip()[:500]}")
+        raise typer.Exit(1)
+    data: dict[str, Any] = r.json()
+    return data
+
+
+@alerts_app.command("pull")
+def pull(
+    user: Annotated[str, typer.Option(help="your User ID (EUI)")],
+    url: Annotated[str | None, typer.Option(help="the DSP (default http://HANOTA_HOST:HANOTA_PORT)")] = None,
+    key: Annotated[Path | None, typer.Option(help="your XML-signing key (default: this store's PKI)")] = None,
+    cert: Annotated[Path | None, typer.Option(help="its certificate (default: this store's PKI)")] = None,
+    dsp_cert: Annotated[
+        Path | None, typer.Option(help="the DSP's certificate (default: this store's)")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=mailbox.MAX_PULL, help="alerts per pull")] = 100,
+    all_: Annotated[bool, typer.Option("--all", help="pull (and ack) until the mailbox is empty")] = False,
+    ack: Annotated[bool, typer.Option(help="acknowledge the alerts that verified")] = True,
+    out: Annotated[Path | None, typer.Option(help="write each alert to OUT/<alert id>.xml")] = None,
+) -> None:
+    """Read your undelivered DCC Alerts from the DSP's mailbox, verify each, and acknowledge them.
+
+    The requests are signed with your XML-signing key (the one you sign DUIS requests with); each alert is
+    verified against the DSP's certificate before it is acknowledged, and only verified ones are.
+    """
+    settings = load_settings()
+    eui = user.upper()
+    stem = eui.replace("-", "")
+    key = key or settings.pki_dir / "users" / f"{stem}.key.pem"
+    cert = cert or settings.pki_dir / "users" / f"{stem}.pem"
+    try:
+        signer = Signer(load_private_key(key), load_certificate(cert))
+        verifier = Verifier(
+            StaticTrustStore(pinned=[_dsp_certificate(dsp_cert)]),
+            accepted_roles=(codes.ROLE_DSP_XML_SIGNING,),
+        )
+    except HanotaError as e:
+        err_console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    base = (url or f"http://{settings.host}:{settings.port}").rstrip("/") + "/api/v1/alerts"
+    counter = _Counter()
+    clock = SystemClock()
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    table = Table(title=f"Mailbox of {eui}", show_header=True)
+    for column in ("alert ID", "code", "kind", "created", "signature"):
+        table.add_column(column)
+    pulled = acked = bad = 0
+    with httpx.Client(timeout=60) as client:
+        while True:
+            req = mailbox.new_request("pull", eui, counter.next(), clock.now(), limit=limit)
+            page = _post(client, f"{base}/pull", mailbox.signed_request(signer, req))
+            good: list[str] = []
+            for item in page["alerts"]:
+                body = base64.b64decode(item["body"])
+                try:
+                    verified = verifier.verify(body, now=clock.now())
+                    message = parse_response(verified.root).body
+                    ok = isinstance(message, DCCAlertMessage) and message.code == item["code"]
+                except HanotaError:
+                    ok = False
+                if ok:
+                    good.append(item["alert_id"])
+                else:
+                    bad += 1
+                if out is not None:
+                    (out / (re.sub(r"[^A-Za-z0-9._-]", "_", item["alert_id"]) + ".xml")).write_bytes(body)
+                table.add_row(item["alert_id"], item["code"], item["kind"], item["created_at"],
+                              "[green]verified[/green]" if ok else "[red]DOES NOT VERIFY[/red]")  # fmt: skip
+            pulled += len(page["alerts"])
+            if ack and good:
+                req = mailbox.new_request("ack", eui, counter.next(), clock.now(), alert_ids=tuple(good))
+                acked += len(
+                    _post(client, f"{base}/ack", mailbox.signed_request(signer, req))["acknowledged"]
+                )
+            if not (all_ and ack and good and page["remaining"]):
+                break
+    console.print(table)
+    console.print(
+        f"{pulled} pulled, {acked} acknowledged, {bad} did not verify; {page['remaining']} still waiting"
+    )
+    if bad:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("receive")
+def receive(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8090,
+    store: Annotated[Path | None, typer.Option(help="keep the alerts in this SQLite file")] = None,
+    dsp_cert: Annotated[
+        Path | None, typer.Option(help="the DSP's certificate (default: this store's)")
+    ] = None,
+    fail_first: Annotated[int, typer.Option(help="answer the first N alerts 503 (to see retries)")] = 0,
+) -> None:
+    """Run a sample supplier alert endpoint: verifies, deduplicates by alert ID, stores, counts per code.
+
+    Give your User the endpoint http://HOST:PORT/alerts/<your EUI> (users.alert_endpoint).
+    """
+    try:
+        receiver = Receiver(_dsp_certificate(dsp_cert), store=store)
+    except HanotaError as e:
+        err_console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from e
+    receiver.fail_next(fail_first)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with receiver.serve_in_thread(host, port) as running:
+        console.print(f"alert receiver on {running.url}/alerts/<User EUI>  (counts: {running.url}/counts)")
+        try:
+            while not stop.wait(5):
+                console.print(
+                    f"{receiver.unique} alerts stored, {receiver.duplicates} duplicates: {receiver.counts()}"
+                )
+        except KeyboardInterrupt:
+            pass
+    receiver.close()
+    console.print(receiver.summary())
+
+
+@alerts_app.command("outbox")
+def outbox() -> None:
+    """The outbox per recipient: delivered, waiting (with failed attempts), in the mailbox."""
+    engine = migrated_engine(load_settings())
+    waiting = AlertOutbox.delivered_at.is_(None)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                AlertOutbox.recipient_eui,
+                func.count(),
+                func.sum(case((AlertOutbox.delivered_at.is_not(None), 1), else_=0)),
+                func.sum(case((waiting & AlertOutbox.mailbox.is_(False), 1), else_=0)),
+                func.sum(
+                    case((waiting & AlertOutbox.mailbox.is_(False) & (AlertOutbox.attempts > 0), 1), else_=0)
+                ),
+                func.sum(case((waiting & AlertOutbox.mailbox.is_(True), 1), else_=0)),
+            )
+            .group_by(AlertOutbox.recipient_eui)
+            .order_by(AlertOutbox.recipient_eui)
+        ).all()
+    engine.dispose()
+    table = Table(title="Alert outbox", show_header=True)
+    for column in ("recipient", "alerts", "delivered", "to push", "of which retrying", "in mailbox"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(row[0], *(f"{int(v or 0):,}" for v in row[1:]))
+    console.print(table)

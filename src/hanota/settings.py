@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     dsp_url: str = Field(
         default="", description="where a standalone CSP gateway reports events; default: this server"
     )
+    alert_lease_seconds: float = Field(
+        default=120.0, gt=10.0, le=3600.0,
+        description="wall seconds a delivery worker holds claimed alerts; a crashed worker's are resent after it",
+    )  # fmt: skip
     run_network: bool = Field(
         default=True, description="in-process gateways drive the simulated network and report events"
     )

@@ -55,6 +55,7 @@ class Service:
             "HANOTA_CLOCK_SPEED": "4000",
             "HANOTA_WORKER_POLL_SECONDS": "0.05",
             "HANOTA_LOG_LEVEL": "warning",
+            "HANOTA_ALERT_LEASE_SECONDS": "15",  # alerts claimed by a killed process are resent after this
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "serve.log"

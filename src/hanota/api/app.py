@@ -71,7 +71,9 @@ def make_runners(ctx: AppContext, base_url: str | None = None) -> list[GatewayRu
 
 def make_delivery(ctx: AppContext, *, name: str = "serve") -> DeliveryWorker:
     """An alert delivery worker for this context (POSTs outbox alerts to the Users' endpoints)."""
-    return DeliveryWorker(ctx.engine, ctx.clock, name=f"{name}-{os.getpid()}")
+    return DeliveryWorker(
+        ctx.engine, ctx.clock, name=f"{name}-{os.getpid()}", lease_seconds=ctx.settings.alert_lease_seconds
+    )
 
 
 def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:

@@ -29,9 +29,8 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine, func, select, text, update
 
-from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.receiver import Receiver
-from hanota.api.app import AppContext, build_context, create_app, make_router, make_runners
+from hanota.api.app import AppContext, build_context, create_app, make_delivery, make_router, make_runners
 from hanota.cli.common import console, load_settings, migrated_engine
 from hanota.clock import SystemClock, utc
 from hanota.db.models import (
@@ -277,14 +276,9 @@ def demo(
     base = f"http://127.0.0.1:{settings.port}"
     ctx.router = make_router(ctx, base, name="demo")
     ctx.runners = make_runners(ctx, base)
+    ctx.delivery = make_delivery(ctx, name="demo")
     server = _Server(create_app(ctx), settings.port)
     url = server.start()
-    delivery = DeliveryWorker(ctx.engine, ctx.clock, name="demo-delivery")
-    stop = threading.Event()
-    delivery_thread = threading.Thread(
-        target=delivery.run_forever, args=(stop, settings.worker_poll_seconds), daemon=True
-    )
-    delivery_thread.start()
     console.print(
         f"DSP, CSP gateways North/Central/South and the network on {url}; supplier endpoint on {endpoint.url}; "
         f"virtual time x{speed:,.0f} (1 wall second = {_fmt_virtual(speed)})"
@@ -313,9 +307,6 @@ def demo(
         _watch(ctx, submitted, speed, exit_when_done, timeout * 60, wall0)
         _summary(ctx, submitted, receiver, wall0)
     finally:
-        stop.set()
-        delivery_thread.join(timeout=30)
-        delivery.close()
         server.stop()
         endpoint.stop()
         receiver.close()

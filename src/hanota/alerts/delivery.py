@@ -153,6 +153,15 @@ class AiohttpTransport:
             await self._session.close()
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (it comes with uvicorn[standard]; about a third less CPU per POST)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on every platform
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (the HTTP-date form is ignored); None if absent or not a small number."""
     if value is None or not value.strip().isdigit() or len(value.strip()) > 9:
@@ -260,7 +269,7 @@ class DeliveryWorker:
         if not claimed:
             return []
         if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
+            self._loop = _new_event_loop()
         return self._loop.run_until_complete(self._send_all(claimed))
 
     def _transport_now(self) -> Transport:

@@ -69,7 +69,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-65536")
+        # 16 MiB per connection: the 50,000-device 11.4 query reads the devices in storage order and is no
+        # faster with 64 MiB (nor is a 1,000,000-device estate load); each pooled connection's cache counts
+        # towards the server's memory
+        cur.execute("PRAGMA cache_size=-16384")
         cur.close()
 
     @event.listens_for(engine, "close")

@@ -37,9 +37,7 @@ def shared_scaled_clock(engine: Engine, speed: float) -> ScaledClock:
         if stored["speed"] != speed:
             stored = {"start": clock.now().isoformat(), "wall_anchor": time.time(), "speed": speed}
             conn.execute(
-                update(Setting)
-                .where(Setting.key == SIM_CLOCK_SETTING)
-                .values(value=json.dumps(stored))
+                update(Setting).where(Setting.key == SIM_CLOCK_SETTING).values(value=json.dumps(stored))
             )
             clock = _clock(stored)
     return clock

@@ -11,7 +11,7 @@ The SQL here is written as fragments so that set-based queries over 50,000 devic
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import BindParameter, Connection, bindparam, text
@@ -54,6 +54,63 @@ def interested_sql(device_alias: str = "d") -> str:
     # `d` is a table alias chosen by our own queries, never input
     meter = f"{d}.device_id IN (SELECT device_id FROM sender_meters)"  # noqa: S608
     hub = f"{d}.hub_id IN (SELECT hub_id FROM sender_meters)"  # noqa: S608
+    return f"(CASE WHEN {d}.device_type IN ('ESME', 'GSME') THEN {meter} ELSE {hub} END)"
+
+
+def interested_join_sql(device_types: Iterable[str], device_alias: str = "d") -> tuple[str, str]:
+    """`interested_sql` as LEFT JOINs, for a query over many devices that only asks about devices of
+    `device_types` (a rule earlier in the query has set the others aside): (the joins to add after
+    `device_alias` is in scope, a boolean expression that holds when the `:sender` is interested).
+
+    A meter is checked by itself and any other device by its hub, against the sender's meters, each list
+    built once per statement (needs `SENDER_METERS_CTE`). Joins rather than `IN (subquery)`: a query that
+    uses the expression twice (e.g. in two CASEs) does not build the lists twice."""
+    d = device_alias
+    types = set(device_types)
+    meters, others = bool(types & set(METER_TYPES)), not types <= set(METER_TYPES)
+    joins: list[str] = []
+    if meters:
+        sub = "(SELECT DISTINCT device_id FROM sender_meters)"
+        joins.append(f"LEFT JOIN {sub} sm_dev ON sm_dev.device_id = {d}.device_id")
+    if others:
+        sub = "(SELECT DISTINCT hub_id FROM sender_meters)"
+        joins.append(f"LEFT JOIN {sub} sm_hub ON sm_hub.hub_id = {d}.hub_id")
+    if meters and others:
+        meter_types = ", ".join(f"'{t}'" for t in METER_TYPES)
+        expr = (
+            f"(CASE WHEN {d}.device_type IN ({meter_types}) THEN sm_dev.device_id IS NOT NULL "
+            "ELSE sm_hub.hub_id IS NOT NULL END)"
+        )
+    else:
+        expr = "(sm_dev.device_id IS NOT NULL)" if meters else "(sm_hub.hub_id IS NOT NULL)"
+    return "\n".join(joins), expr
+
+
+def interested_exists_sql(device_types: Iterable[str], device_alias: str = "d") -> str:
+    """`interested_sql` driven by the device instead of by the sender: an EXISTS that looks at the device's
+    own registrations (a meter) or at the meters on its hub (any other device), for a query over many
+    devices that visits them in storage order, where the meters of a home and their registrations sit
+    next to the device (no `SENDER_METERS_CTE` needed; binds `:sender` and `:now`). Only devices of
+    `device_types` are asked about (a rule earlier in the query has set the others aside)."""
+    d = device_alias
+    types = set(device_types)
+    current = "r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)"
+    # a meter: its own current registration naming the sender in the role of its type
+    meter = (
+        f"EXISTS (SELECT 1 FROM supplier_registrations r WHERE r.device_id = {d}.device_id "  # noqa: S608
+        f"AND r.supplier_eui = :sender AND r.role = CASE {d}.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END "
+        f"AND {current})"
+    )
+    # any other device: a meter on its hub with such a registration
+    hub = (
+        "EXISTS (SELECT 1 FROM devices m JOIN supplier_registrations r ON r.device_id = m.device_id "  # noqa: S608
+        f"WHERE m.hub_id = {d}.hub_id AND m.device_type IN ('ESME', 'GSME') AND r.supplier_eui = :sender "
+        f"AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END AND {current})"
+    )
+    if types and types <= set(METER_TYPES):
+        return f"({meter})"
+    if types and not types & set(METER_TYPES):
+        return f"({hub})"
     return f"(CASE WHEN {d}.device_type IN ('ESME', 'GSME') THEN {meter} ELSE {hub} END)"
 
 

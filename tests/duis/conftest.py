@@ -16,6 +16,7 @@ import pytest
 from duis_testkit import Listener, TestPKI
 
 from hanota.duis import signing
+from support import need
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,8 +29,7 @@ def _shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     path = _shared_dir()
-    if not (path / "duis").is_dir():
-        pytest.skip(f"shared DUIS material not found at {path} (set HANOTA_SHARED_DIR)")
+    need((path / "duis").is_dir(), f"shared DUIS material not found at {path} (set HANOTA_SHARED_DIR)")
     return path
 
 

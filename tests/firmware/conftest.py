@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from support import need
+
 SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,16 +26,14 @@ def shared_dir() -> Path:
     """The shared folder: ``$HANOTA_SHARED_DIR`` if set, else ``<repo>/../shared``; skip when absent."""
     configured = os.environ.get("HANOTA_SHARED_DIR")
     path = Path(configured) if configured else REPO.parent / "shared"
-    if not path.is_dir():
-        source = "HANOTA_SHARED_DIR" if configured else "<repo>/../shared (HANOTA_SHARED_DIR unset)"
-        pytest.skip(f"shared folder not found at {path} (from {source})")
+    source = "HANOTA_SHARED_DIR" if configured else "<repo>/../shared (HANOTA_SHARED_DIR unset)"
+    need(path.is_dir(), f"shared folder not found at {path} (from {source})")
     return path
 
 
 def _firmware_image_of(request_file: Path) -> bytes:
     """The decoded ``sr:FirmwareImage`` of a DUIS request file, parsed without entities or network."""
-    if not request_file.is_file():
-        pytest.skip(f"public DUIS sample not found: {request_file}")
+    need(request_file.is_file(), f"public DUIS sample not found: {request_file}")
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     root = etree.fromstring(request_file.read_bytes(), parser=parser)
     found = root.find(f".//{{{SR_NS}}}FirmwareImage")

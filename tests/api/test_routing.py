@@ -128,9 +128,9 @@ def test_unavailable_csp_means_retry_later(live: Live) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # the SKIP LOCKED race is a PostgreSQL test
 def test_two_workers_never_send_a_job_twice(live: Live) -> None:
-    if live.engine.dialect.name != "postgresql":
-        pytest.skip("the SKIP LOCKED race is a PostgreSQL test")
+    assert live.engine.dialect.name == "postgresql"
     for i in range(12):
         sender = (c.S1, c.S2)[i % 2]
         ids = (c.P_OK, c.I_OK, c.P_GAS)

@@ -40,7 +40,7 @@ def _nice_max(v: int) -> int:
     if v <= 5:
         return 5
     mag: int = 10 ** (len(str(v)) - 1)
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10):  # close above the data, on round numbers
         top = int(m * mag)
         if top >= v:
             return top

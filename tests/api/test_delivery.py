@@ -258,3 +258,33 @@ def test_a_batch_may_hold_an_activation_before_another_device_s_transfer(live: L
     with live.engine.connect() as conn:
         states = dict(conn.execute(select(RequestDevice.device_id, RequestDevice.state)).all())
     assert states == {c.P_OK: "activated", c.I_OK: "transferred"}
+
+
+def test_an_idle_gateway_starts_a_new_engine_generation(live: Live, campaign: list[GatewayRunner]) -> None:
+    """Once everything it held is reported, a gateway's next distribution goes to a fresh engine: a restart
+    then replays only the work of the current generation, never the gateway's whole history."""
+    assert submit(live, (c.P_OK, c.I_OK, c.P_GAS)) == "I0"
+    assert live.router().run_once() == 1
+    run_campaign(live, campaign)
+    with live.engine.connect() as conn:
+        generation = conn.execute(
+            text("SELECT generation FROM csp_gateway_state WHERE region = 'Central'")
+        ).scalar()
+        jobs = conn.execute(text("SELECT distribution_id, engine_generation FROM csp_distributions")).all()
+        states = (
+            conn.execute(select(RequestDevice.state).where(RequestDevice.outcome == "Accepted"))
+            .scalars()
+            .all()
+        )
+    assert generation == 1 and sorted(g for _, g in jobs) == [0, 1]
+    assert all(s in FINAL for s in states)
+    fresh = make_runners(live.ctx, live.url)
+    central = next(r for r in fresh if r.region == "Central")
+    central.tick()
+    assert central.engine is not None
+    first, second = sorted(jobs, key=lambda j: j[1])
+    central.engine.results(second[0])
+    with pytest.raises(KeyError):
+        central.engine.results(first[0])
+    for r in fresh:
+        r.close()

@@ -186,7 +186,11 @@ def _finished(engine: Engine, pks: list[int]) -> bool:
             select(func.count()).where(DistributionJob.request_pk.in_(pks), DistributionJob.status != "sent")
         ).scalar_one()
         undelivered = conn.execute(
-            select(func.count()).where(AlertOutbox.delivered_at.is_(None), AlertOutbox.mailbox.is_(False))
+            select(func.count()).where(
+                AlertOutbox.request_pk.in_(pks),
+                AlertOutbox.delivered_at.is_(None),
+                AlertOutbox.mailbox.is_(False),
+            )
         ).scalar_one()
     return open_devices == 0 and open_jobs == 0 and undelivered == 0
 

@@ -22,6 +22,7 @@ commit is simply done again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from hanota.clock import utc
 from hanota.csp.gateway import Gateway
@@ -68,6 +69,7 @@ class _State:
     seed: int
     reported_until_s: float
     next_batch_seq: int
+    generation: int
 
 
 class GatewayRunner:
@@ -97,28 +99,32 @@ class GatewayRunner:
     def _state(self, conn: Connection) -> _State:
         query = select(
             CSPGatewayState.epoch, CSPGatewayState.seed, CSPGatewayState.reported_until_s,
-            CSPGatewayState.next_batch_seq,
+            CSPGatewayState.next_batch_seq, CSPGatewayState.generation,
         ).where(CSPGatewayState.region == self.region)  # fmt: skip
         row = conn.execute(query).first()
         if row is None:
             conn.execute(
                 insert(CSPGatewayState).values(
                     region=self.region, epoch=epoch_for(self.gateway.clock.now()), seed=self.seed,
-                    reported_until_s=0.0, next_batch_seq=1,
+                    reported_until_s=0.0, next_batch_seq=1, generation=0,
                 )
             )  # fmt: skip
             row = conn.execute(query).one()
-        return _State(utc(row.epoch), row.seed, row.reported_until_s, row.next_batch_seq)
+        return _State(utc(row.epoch), row.seed, row.reported_until_s, row.next_batch_seq, row.generation)
 
     def _rebuild(self) -> NetworkEngine:
         """A fresh engine in exactly the state it had when it last reported (replay of the submissions)."""
         with self.gateway.engine.begin() as conn:
             state = self._state(conn)
             self.epoch = utc(state.epoch)
-            engine = NetworkEngine(self.profile, Region(self.region.lower()), seed=state.seed)
+            engine = self._fresh_engine(state.seed, state.generation)
             done = conn.execute(
                 select(CSPDistribution.id, CSPDistribution.engine_at_s)
-                .where(CSPDistribution.region == self.region, CSPDistribution.engine_seq.is_not(None))
+                .where(
+                    CSPDistribution.region == self.region,
+                    CSPDistribution.engine_seq.is_not(None),
+                    func.coalesce(CSPDistribution.engine_generation, 0) == state.generation,
+                )
                 .order_by(CSPDistribution.engine_seq)
             ).all()
             for pk, at in done:
@@ -127,6 +133,20 @@ class GatewayRunner:
         log.info("network engine rebuilt", region=self.region, distributions=len(done),
                  reported_until_s=state.reported_until_s, replayed_events=len(replayed))  # fmt: skip
         return engine
+
+    def _fresh_engine(self, seed: int, generation: int) -> NetworkEngine:
+        """Generation 0 runs on the configured seed; each later one on its own stream derived from it."""
+        if generation:
+            digest = hashlib.sha256(f"{seed}:{generation}".encode()).digest()
+            seed = int.from_bytes(digest[:4], "big")
+        return NetworkEngine(self.profile, Region(self.region.lower()), seed=seed)
+
+    @staticmethod
+    def _idle(engine: NetworkEngine) -> bool:
+        """Every target submitted so far has reached its last event (and there was at least one)."""
+        q = engine.queue_state()
+        busy = sum(c.pending + c.queued + c.in_flight for c in (q.esme_gsme, q.han))
+        return busy == 0 and (q.esme_gsme.done + q.han.done) > 0
 
     def _network_distribution(self, conn: Connection, pk: int) -> Distribution:
         dist = conn.execute(
@@ -182,7 +202,14 @@ class GatewayRunner:
                 .order_by(CSPDistribution.id)
             ).scalars().all()  # fmt: skip
             t = max((utc(now) - self.epoch).total_seconds(), engine.now)
+            events = engine.advance_to(t)
+            generation = state.generation
             if new:
+                if self._idle(engine):
+                    # everything it held is reported: start a new generation, so that memory and the replay
+                    # after a restart cover only the work in progress, not the gateway's whole history
+                    generation += 1
+                    engine = self.engine = self._fresh_engine(state.seed, generation)
                 top = conn.execute(
                     select(CSPDistribution.engine_seq)
                     .where(CSPDistribution.region == self.region, CSPDistribution.engine_seq.is_not(None))
@@ -195,15 +222,15 @@ class GatewayRunner:
                     conn.execute(
                         update(CSPDistribution)
                         .where(CSPDistribution.id == pk)
-                        .values(engine_seq=seq, engine_at_s=t)
+                        .values(engine_seq=seq, engine_at_s=t, engine_generation=generation)
                     )
                     seq += 1
-            events = engine.advance_to(t)
+                events += engine.advance_to(t)
             next_seq = self._record(conn, events, state.next_batch_seq, now)
             conn.execute(
                 update(CSPGatewayState)
                 .where(CSPGatewayState.region == self.region)
-                .values(reported_until_s=t, next_batch_seq=next_seq)
+                .values(reported_until_s=t, next_batch_seq=next_seq, generation=generation)
             )
         return len(events)
 

@@ -362,6 +362,9 @@ class CSPDistribution(Base):
     engine_at_s: Mapped[float | None] = mapped_column(
         Float, doc="virtual seconds after the gateway's epoch at which it was submitted to the network"
     )
+    engine_generation: Mapped[int | None] = mapped_column(
+        Integer, doc="which of the gateway's successive network engines it went to (a new one once idle)"
+    )
 
 
 class CSPTarget(Base):
@@ -394,6 +397,7 @@ class CSPGatewayState(Base):
     seed: Mapped[int] = mapped_column(Integer)
     reported_until_s: Mapped[float] = mapped_column(Float, doc="events up to here are in csp_event_batches")
     next_batch_seq: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=0, doc="the current engine's generation")
 
 
 class CSPEventBatch(Base):

@@ -86,6 +86,10 @@ HUB_CODES = {
 }
 
 
+def _job_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class BatchRefused(Exception):
     """The batch is not the region's next one; `answer` says where the DSP is."""
 
@@ -167,13 +171,13 @@ class EventIntake:
                 raise BatchRefused(
                     BatchAnswer(region=region, last_seq=last, detail=f"batch {batch.seq} {what}")
                 )
-            result = self._apply_events(conn, region, batch.events, now)
+            result = self._apply_events(conn, region, batch.seq, batch.events, now)
         log.info("csp events applied", region=region, seq=batch.seq, events=len(batch.events),
                  applied=result.applied, ignored=result.ignored, alerts=result.alerts)  # fmt: skip
         return BatchAnswer(region=region, last_seq=batch.seq, applied=result.applied)
 
     def _apply_events(
-        self, conn: Connection, region: str, events: Sequence[TargetEvent], now: datetime
+        self, conn: Connection, region: str, seq: int, events: Sequence[TargetEvent], now: datetime
     ) -> Applied:
         jobs = self._jobs(conn, region, {e.distribution_id for e in events})
         targets = self._targets(conn, jobs, events)
@@ -215,7 +219,10 @@ class EventIntake:
                 rows,
             ).rowcount
             if moved != len(rows):  # the store disagrees with what was just read: apply nothing, retry later
-                raise RuntimeError(f"{kind.value}: {moved} of {len(rows)} devices moved; batch rolled back")
+                raise BatchRefused(
+                    BatchAnswer(region=region, last_seq=seq - 1,
+                                detail=f"{kind.value}: {moved} of {len(rows)} devices moved; batch not applied")
+                )  # fmt: skip
         if activated:
             self._record_firmware(conn, activated)
         out.alerts = self._alert(conn, alerting, now)
@@ -224,8 +231,10 @@ class EventIntake:
     @staticmethod
     def _jobs(conn: Connection, region: str, distribution_ids: set[str]) -> dict[str, tuple[int, int]]:
         """distribution ID → (request pk, job id), only for this region's jobs."""
+        # ASCII digits that fit a BIGINT only: str.isdigit() also accepts '²' (int() refuses it), and a
+        # longer number overflows the driver; either names no job here, so its events are ignored
         ids = {int(d[len(JOB_PREFIX) :]): d for d in distribution_ids
-               if d.startswith(JOB_PREFIX) and d[len(JOB_PREFIX) :].isdigit()}  # fmt: skip
+               if d.startswith(JOB_PREFIX) and _job_number(d[len(JOB_PREFIX) :])}  # fmt: skip
         if not ids:
             return {}
         rows = conn.execute(

@@ -114,7 +114,7 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
             status = _choice(request, "status", QUARANTINE_STATUSES) or "quarantined"
             size = _size(request)
             offset_s = _param(request, "offset", 9)
-            if offset_s and not offset_s.isdigit():
+            if offset_s and not (offset_s.isascii() and offset_s.isdigit()):
                 raise Problem(400, "offset must be a row number")
             offset = int(offset_s or 0)
             done = _param(request, "done", 40) or None
@@ -134,7 +134,7 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
 
     def _decide(request: Request, ref: str, reason: str, csrf: str, verb: str) -> Response:
         def page(c: Ctx) -> Response:
-            if not ref.isdigit() or len(ref) > 12:
+            if not (ref.isascii() and ref.isdigit()) or len(ref) > 12:
                 raise Problem(404, "no such quarantine event")
             fn = quarantine.release if verb == "release" else quarantine.delete
             try:

@@ -169,7 +169,8 @@ class Sessions:
 
     def read(self, cookie: str | None, now: datetime) -> SessionData | None:
         """The session in `cookie` if its signature holds and it has not expired; else None."""
-        if not cookie or len(cookie) > 1024 or cookie.count(".") != 1:
+        # non-ASCII text cannot be ours (and `hmac.compare_digest` refuses to compare it)
+        if not cookie or len(cookie) > 1024 or not cookie.isascii() or cookie.count(".") != 1:
             return None
         body, sig = cookie.split(".")
         try:
@@ -195,7 +196,9 @@ class Sessions:
         return self._sign(b"csrf:" + nonce.encode())
 
     def check_csrf(self, nonce: str, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(nonce), token or "")
+        if not token or not token.isascii():
+            return False
+        return hmac.compare_digest(self.csrf_token(nonce), token)
 
 
 class SignInFailed(Exception):

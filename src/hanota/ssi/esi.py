@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
-from hanota.ssi.csvout import CHUNK, csv_chunks
+from hanota.ssi.csvout import CHUNK, cell, csv_chunks
 from hanota.ssi.queries import DEVICE_CSV, Scope, Search, inventory_stmt, load_cpl
 
 ESI_COLUMNS = DEVICE_CSV
@@ -53,7 +53,7 @@ def write_extract(engine: Engine, scope: Scope, out: IO[str]) -> int:
     n = 0
     batch: list[Sequence[Any]] = []
     for row in _rows(engine, scope):
-        batch.append(row)
+        batch.append([cell(v) for v in row])  # as the HTTP export: no cell runs as a formula
         if len(batch) >= CHUNK // 64:
             w.writerows(batch)
             n += len(batch)

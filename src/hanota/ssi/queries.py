@@ -18,7 +18,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from hanota.db.types import UTCDateTime
-from hanota.inventory.interest import SENDER_METERS_CTE, interested_sql, interested_suppliers, is_interested
+from hanota.inventory.interest import (
+    SENDER_METERS_CTE,
+    interested_exists_sql,
+    interested_sql,
+    interested_suppliers,
+    is_interested,
+)
 from hanota.ssi.store import as_date, as_datetime, db_timestamp
 
 DEFAULT_PAGE = 50
@@ -180,7 +186,7 @@ def parse_search(q: str) -> Search | None:
     compact = v.replace("-", "").replace(":", "").replace(" ", "")
     if re.fullmatch(r"[0-9A-F]{16}", compact) and not v.isdigit():
         return Search("device", "-".join(compact[i : i + 2] for i in range(0, 16, 2)))
-    if v.isdigit() and len(v) <= 12:
+    if v.isascii() and v.isdigit() and len(v) <= 12:
         return Search("uprn", f"{int(v):012d}")
     if _POSTCODE.match(v):
         if " " not in v:
@@ -450,27 +456,59 @@ class DistFilter:
     region: str | None = None
 
 
-_DIST_SELECT = (
-    "SELECT device_id, device_type, hub_id, region, outcome, reason, state, failure, sent_at, transferred_at, "
-    "finished_at FROM request_devices"
-)
+INVALID = "InvalidDeviceIDList"
+HIDDEN_REASON = "not in the inventory, or not a device you are an interested supplier of"
 
 
-def _dist_stmt(pk: int, f: DistFilter, after: str | None, limit: int | None) -> tuple[Any, dict[str, Any]]:
-    where = ["request_pk = :pk"]
+def _hidden_sql(scope: Scope | None) -> str:
+    """True for a row of `request_devices rd` the viewer may not see the details of: a device the DSP put
+    on InvalidDeviceIDList that the (supplier) viewer is not interested in, or that is not in the inventory.
+    Its type, hub and region are another supplier's business, and "not yours" must read like "no such
+    device". The DCC operator (`scope` None or operator) sees every row whole."""
+    if scope is None or scope.operator:
+        return "(1 = 0)"
+    interested = interested_exists_sql(DEVICE_TYPES, "d")
+    return (
+        f"(rd.outcome = '{INVALID}' AND NOT EXISTS (SELECT 1 FROM devices d "  # noqa: S608 - our constants
+        f"WHERE d.device_id = rd.device_id AND {interested}))"
+    )
+
+
+def _dist_select(hidden: str) -> str:
+    def masked(col: str) -> str:
+        return f"CASE WHEN {hidden} THEN NULL ELSE rd.{col} END AS {col}"
+
+    columns = (
+        f"rd.device_id, {masked('device_type')}, {masked('hub_id')}, {masked('region')}, rd.outcome, "
+        f"CASE WHEN {hidden} THEN '{HIDDEN_REASON}' ELSE rd.reason END AS reason, rd.state, rd.failure, "
+        "rd.sent_at, rd.transferred_at, rd.finished_at"
+    )
+    return f"SELECT {columns} FROM request_devices rd"  # noqa: S608 - only our constants and fragments
+
+
+def _dist_stmt(pk: int, f: DistFilter, after: str | None, limit: int | None,
+               scope: Scope | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    hidden = _hidden_sql(scope)
+    where = ["rd.request_pk = :pk"]
     params: dict[str, Any] = {"pk": pk}
     for col, val in (("state", f.state), ("outcome", f.outcome), ("region", f.region)):
         if val:
-            where.append(f"{col} = :{col}")
+            where.append(f"rd.{col} = :{col}")
             params[col] = val
+    if f.region:
+        where.append(f"NOT {hidden}")  # a hidden row's region must not be learnt by filtering on it
     if after is not None:
-        where.append("device_id > :after")
+        where.append("rd.device_id > :after")
         params["after"] = after
-    sql = _DIST_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY device_id"
+    sql = _dist_select(hidden) + " WHERE " + " AND ".join(where) + " ORDER BY rd.device_id"
     if limit is not None:
         sql += " LIMIT :limit"
         params["limit"] = limit
-    return text(sql), params
+    stmt = text(sql)
+    if scope is not None and not scope.operator:
+        stmt = stmt.bindparams(bindparam("now", type_=UTCDateTime()))
+        params |= {"sender": scope.eui, "now": scope.now}
+    return stmt, params
 
 
 def _dist_row(r: Any, received: datetime) -> dict[str, Any]:
@@ -484,14 +522,16 @@ def _dist_row(r: Any, received: datetime) -> dict[str, Any]:
 
 
 def distribution_page(conn: Connection, request: dict[str, Any], f: DistFilter, after: str | None,
-                      size: int) -> Page:  # fmt: skip
-    stmt, params = _dist_stmt(request["id"], f, after, size + 1)
+                      size: int, scope: Scope | None = None) -> Page:  # fmt: skip
+    """One page of the report of `request` as `scope` may see it (None: whole, as the DCC operator)."""
+    stmt, params = _dist_stmt(request["id"], f, after, size + 1, scope)
     rows = [_dist_row(r, request["received_at"]) for r in conn.execute(stmt, params)]
     return _page(rows, size, "device_id")
 
 
-def distribution_csv(conn: Connection, request: dict[str, Any], f: DistFilter) -> Iterator[Sequence[Any]]:
-    stmt, params = _dist_stmt(request["id"], f, None, None)
+def distribution_csv(conn: Connection, request: dict[str, Any], f: DistFilter,
+                     scope: Scope | None = None) -> Iterator[Sequence[Any]]:  # fmt: skip
+    stmt, params = _dist_stmt(request["id"], f, None, None, scope)
     for r in _stream(conn, stmt, params):
         d = _dist_row(r, request["received_at"])
         yield [d[c] for c in DISTRIBUTION_CSV]
@@ -537,10 +577,12 @@ def _in(values: Sequence[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)  # our own constants only
 
 
-def progress(conn: Connection, request: dict[str, Any], now: datetime, buckets: int = 48) -> Progress:
+def progress(conn: Connection, request: dict[str, Any], now: datetime, buckets: int = 48,
+             scope: Scope | None = None) -> Progress:  # fmt: skip
     """One scan of the request's rows (by its primary key range) gives the counts, the failures by reason
     and the per-bucket events; a running request's chart runs to `now`, a finished one's to its last event
-    (one more query, only for requests no longer polled)."""
+    (one more query, only for requests no longer polled). A supplier `scope` is not told the region of a
+    device it may not see (`_hidden_sql`): such rows count under no region."""
     pk = request["id"]
     received: datetime = request["received_at"]
     dialect = conn.dialect.name
@@ -564,13 +606,14 @@ def progress(conn: Connection, request: dict[str, Any], now: datetime, buckets: 
     width = span / buckets
     t_bucket = _bucket_expr(dialect, "COALESCE(transferred_at, updated_at)")
     f_bucket = _bucket_expr(dialect, "COALESCE(finished_at, updated_at)")
+    hidden = _hidden_sql(scope)
     sql = f"""
-        SELECT state, region, failure,
+        SELECT state, CASE WHEN {hidden} THEN NULL ELSE rd.region END AS shown_region, failure,
                CASE WHEN state IN ({_in(TRANSFERRED)}) THEN {t_bucket} END AS bt,
                CASE WHEN state IN ('activated', {_in(FAILED)}) THEN {f_bucket} END AS bf,
                count(*) AS n
-        FROM request_devices WHERE request_pk = :pk
-        GROUP BY state, region, failure, bt, bf
+        FROM request_devices rd WHERE rd.request_pk = :pk
+        GROUP BY state, shown_region, failure, bt, bf
     """  # noqa: S608 - only our constants
     names = ("transferred", "activated", "failed")
     by_state: dict[str, int] = {}
@@ -578,10 +621,14 @@ def progress(conn: Connection, request: dict[str, Any], now: datetime, buckets: 
     failures: dict[str, int] = defaultdict(int)
     per_bucket: dict[str, list[int]] = {s: [0] * buckets for s in names}
     per_region: dict[str, dict[str, list[int]]] = defaultdict(lambda: {s: [0] * buckets for s in names})
-    params = {"pk": pk, "t0": db_timestamp(dialect, received), "w": width}
-    for r in conn.execute(text(sql), params):
+    params: dict[str, Any] = {"pk": pk, "t0": db_timestamp(dialect, received), "w": width}
+    stmt = text(sql)
+    if scope is not None and not scope.operator:
+        stmt = stmt.bindparams(bindparam("now", type_=UTCDateTime()))
+        params |= {"sender": scope.eui, "now": scope.now}
+    for r in conn.execute(stmt, params):
         n = int(r.n)
-        region = r.region or "-"
+        region = r.shown_region or "-"
         by_state[r.state] = by_state.get(r.state, 0) + n
         by_region[region][r.state] = by_region[region].get(r.state, 0) + n
         if r.state in FAILED:

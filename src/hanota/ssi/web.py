@@ -96,6 +96,11 @@ class Ctx:
 # --- parsing query parameters ------------------------------------------------------------------------
 
 
+def _is_number(v: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts `²`, which `int` refuses."""
+    return v.isascii() and v.isdigit()
+
+
 def _param(request: Request, name: str, max_len: int = 80) -> str:
     values = request.query_params.getlist(name)
     if len(values) > 1:
@@ -119,7 +124,7 @@ def _size(request: Request) -> int:
     v = _param(request, "size")
     if not v:
         return q.DEFAULT_PAGE
-    if not v.isdigit() or int(v) not in q.PAGE_SIZES:
+    if not _is_number(v) or int(v) not in q.PAGE_SIZES:
         raise Problem(400, f"size must be one of {', '.join(map(str, q.PAGE_SIZES))}")
     return int(v)
 
@@ -137,13 +142,13 @@ def _int_cursor(request: Request, name: str) -> int | None:
     v = _param(request, name)
     if not v:
         return None
-    if not v.isdigit() or len(v) > 18:
+    if not _is_number(v) or len(v) > 18:
         raise Problem(400, f"{name} must be a row number")
     return int(v)
 
 
 def _int_path(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not _is_number(value) or len(value) > 18:
         raise Problem(404, "no such page")
     return int(value)
 
@@ -583,7 +588,7 @@ def ssi_router(ctx: AppContext) -> APIRouter:
 
     def _progress_values(c: Ctx, req: dict[str, Any]) -> dict[str, Any]:
         with ssi.reader.connect() as conn:
-            p = q.progress(conn, req, c.now)
+            p = q.progress(conn, req, c.now, scope=c.scope)
         chart = charts.line_chart(p.series, bucket_seconds=p.bucket_seconds,
                                   title=f"Request {req['request_id']}: devices over virtual time")  # fmt: skip
         regions = [
@@ -634,7 +639,7 @@ def ssi_router(ctx: AppContext) -> APIRouter:
             f = _dist_filter(request)
             size, after = _size(request), _eui_cursor(request)
             with ssi.reader.connect() as conn:
-                result = q.distribution_page(conn, req, f, after, size)
+                result = q.distribution_page(conn, req, f, after, size, c.scope)
             return ssi.render("distribution.html", c, request, req=req, page=result, f=f, size=size, after=after,
                               states=q.STATES, outcomes=q.OUTCOMES, regions=q.REGIONS)  # fmt: skip
 
@@ -646,7 +651,9 @@ def ssi_router(ctx: AppContext) -> APIRouter:
             req = _request(c, pk)
             f = _dist_filter(request)
             return ssi.csv(
-                f"distribution-{req['id']}", q.DISTRIBUTION_CSV, ssi.streamed(q.distribution_csv, req, f)
+                f"distribution-{req['id']}",
+                q.DISTRIBUTION_CSV,
+                ssi.streamed(q.distribution_csv, req, f, c.scope),
             )
 
         return ssi.guard(request, page)

@@ -164,9 +164,11 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 def _retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (the HTTP-date form is ignored); None if absent or not a small number."""
-    if value is None or not value.strip().isdigit() or len(value.strip()) > 9:
+    text = (value or "").strip()
+    # ASCII only: str.isdigit() also accepts e.g. '²', which float() refuses (the 2xx would count as failed)
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         return None
-    return float(value.strip())
+    return float(text)
 
 
 def _endpoint_problem(endpoint: str) -> str | None:

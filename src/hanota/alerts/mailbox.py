@@ -160,7 +160,8 @@ def parse_request(root: etree._Element) -> MailboxRequest:
     limit = DEFAULT_PULL
     if action == "pull" and rest:
         text = (children[2].text or "").strip()
-        if not text.isdigit() or len(text) > 6 or not 1 <= int(text) <= MAX_PULL:
+        # ASCII only: str.isdigit() also accepts e.g. '²', which int() refuses (a 500, not a 400)
+        if not (text.isascii() and text.isdigit()) or len(text) > 6 or not 1 <= int(text) <= MAX_PULL:
             raise _bad(f"Limit must be a whole number from 1 to {MAX_PULL}")
         limit = int(text)
     ids: tuple[str, ...] = ()

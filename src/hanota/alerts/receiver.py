@@ -267,16 +267,27 @@ class Receiver:
         except ValueError as e:  # a typed-model check the parser did not turn into an InputError
             return self._refuse(400, f"not a DCC alert: {str(e)[:200]}\n".encode())
         with self._lock:
-            if alert_id in self._stored:  # a concurrent resend got there first
-                self.duplicates += 1
-                return 200, b"duplicate: already stored\n", []
+            have = self._stored.get(alert_id)
+            if have is not None:  # a concurrent POST of this ID got there first
+                if have.digest == digest:
+                    self.duplicates += 1
+                    return 200, b"duplicate: already stored\n", []
+                self.conflicts += 1
+                return 409, b"this alert ID was stored with different content\n", []
+            if self._db is not None:  # durable first: never remember (and so acknowledge) what is not kept
+                try:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?, ?, ?)",
+                        (alert_id, supplier, code, digest, self.clock.now().isoformat(), body),
+                    )
+                except sqlite3.Error as e:
+                    return (
+                        503,
+                        f"could not store the alert ({type(e).__name__}); send it again\n".encode(),
+                        [],
+                    )
             self._stored[alert_id] = Stored(alert_id, supplier, code, digest)
             self._counts[(supplier, code)] += 1
-            if self._db is not None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?, ?, ?)",
-                    (alert_id, supplier, code, digest, self.clock.now().isoformat(), body),
-                )
         return 204, b"", []
 
     def _refuse(self, status: int, text: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import Connection
 
 from hanota.anomaly import audit, counting, quarantine, thresholds
@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 PREFIX = "/api/v1/anomaly"
 T = TypeVar("T")
 Count = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
-Reason = Annotated[str, Field(max_length=2000)]
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it at the door (422) rather than fail in the store (500)."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Reason = Annotated[str, Field(max_length=2000), AfterValidator(_no_nul)]
 EventRef = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -61,9 +70,16 @@ def _fail(e: AnomalyError) -> HTTPException:
     return HTTPException(status_code=e.http_status, detail=e.message)
 
 
+def _no_nul_params(request: Request) -> None:
+    """Path and query strings with a NUL character are 400 (the store cannot compare them)."""
+    values = [*request.path_params.values(), *request.query_params.keys(), *request.query_params.values()]
+    if any("\x00" in str(v) for v in values):
+        raise HTTPException(400, "NUL characters are not allowed in the path or query")
+
+
 def anomaly_router(ctx: "AppContext") -> APIRouter:
     """The router, bound to the app's store, clock and DSP (for releasing requests)."""
-    router = APIRouter(prefix=PREFIX, tags=["anomaly detection"])
+    router = APIRouter(prefix=PREFIX, tags=["anomaly detection"], dependencies=[Depends(_no_nul_params)])
     bearer = HTTPBearer(auto_error=False, description="a token from `hanota thresholds token EUI`")
 
     @contextmanager

@@ -11,11 +11,25 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from hanota.clock import utc
 from hanota.csp.gateway import REGIONS
 from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, EventBatch, check_signature, region_key
 from hanota.dsp.events import BatchRefused, EventIntake
 
 MAX_BATCH_BYTES = 8 * 1024 * 1024
+MAX_SEQ = 2**63 - 1  # the store's BIGINT
+
+
+def _out_of_range(batch: EventBatch) -> str | None:
+    """What the model accepts but the store cannot hold: a seq over 64 bits, a time with no UTC form."""
+    if batch.seq > MAX_SEQ:
+        return f"seq is above {MAX_SEQ}"
+    for i, e in enumerate(batch.events):
+        try:
+            utc(e.at)
+        except OverflowError:
+            return f"events[{i}].at {e.at.isoformat()} has no UTC form"
+    return None
 
 
 def csp_events_router(intake: EventIntake, csp_secret: str) -> APIRouter:
@@ -46,6 +60,9 @@ def csp_events_router(intake: EventIntake, csp_secret: str) -> APIRouter:
             return JSONResponse({"detail": f"not a v1 event batch: {str(e)[:500]}"}, status_code=422)
         if batch.region != name:
             return JSONResponse({"detail": f"batch of {batch.region!r} posted to {name}"}, status_code=422)
+        problem = _out_of_range(batch)
+        if problem is not None:
+            return JSONResponse({"detail": f"not a v1 event batch: {problem}"}, status_code=422)
         try:
             answer = await run_in_threadpool(intake.apply, name, batch)
         except BatchRefused as e:

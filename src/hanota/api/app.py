@@ -22,6 +22,7 @@ from hanota.alerts.outbox import AlertWriter
 from hanota.api.alerts import mailbox_router
 from hanota.api.anomaly import anomaly_router
 from hanota.api.csp_events import csp_events_router
+from hanota.api.nul_guard import RefuseNul
 from hanota.clock import Clock, SystemClock
 from hanota.csp.client import CSPClient
 from hanota.csp.gateway import REGIONS, Gateway, gateway_router
@@ -155,6 +156,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         sub.include_router(gateway_router(gw))
         app.mount(f"/csp/{gw.region.lower()}", sub)
     app.state.ctx = ctx
+    app.add_middleware(RefuseNul)
     app.include_router(mailbox_router(ctx.engine, ctx.clock, ctx.dsp.verifier.trust))
     app.include_router(anomaly_router(ctx))  # thresholds and quarantine JSON API (issue 6)
     if ctx.intake is not None:

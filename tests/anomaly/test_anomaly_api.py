@@ -110,7 +110,12 @@ def test_quarantine_listing_is_scoped_and_decisions_are_operator_only(live: Live
     ]
     assert call(live, t[c.S2], "GET", "/audit").status_code == 403
     with live.engine.connect() as conn:
-        assert conn.execute(select(ServiceRequest).where(ServiceRequest.srv == "8.2")).first() is None
+        statuses = (
+            conn.execute(select(ServiceRequest.status).where(ServiceRequest.srv == "8.2")).scalars().all()
+        )
+    assert statuses == ["accepted", "accepted"], (
+        "the first 8.2, then the released one; nothing left quarantined"
+    )
 
 
 def test_policies_are_read_by_all_and_changed_by_operators(live: Live) -> None:

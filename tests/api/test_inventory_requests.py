@@ -17,10 +17,12 @@ from hanota.db.models import CPLEntry, Device, FirmwareHistory
 from hanota.duis.models import (
     DevicePrenotification,
     DeviceType,
+    ReadInventory,
     UpdateDeviceDetails,
     UpdateInventory,
     UpdatePPMIDFirmware,
 )
+from hanota.ssi.billing import billing_rows
 
 NEW_IHD = "BB-00-00-00-00-00-01-01"
 
@@ -116,3 +118,17 @@ def test_sr_build_sign_submit_commands(live: Live, tmp_path: Path) -> None:
                          text=True).stdout  # fmt: skip
     assert "W110401" in out and "signature verified" in out
     assert "InvalidDeviceIDList: 1" in out
+
+
+def test_every_request_served_is_on_record_and_billed(live: Live) -> None:
+    """Successful 8.2/8.4 (like 11.4 and refused requests) are recorded, so billing counts every SRV."""
+    s1 = signer_for(live.pki, c.S1)
+    assert answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK))))[0] == "I0"
+    record = UpdateInventory(c.I_NOFW, UpdateDeviceDetails(firmware_version=c.OLD_VERSION))
+    assert answer(live, signed(s1, request(c.S1, "8.4", record)))[0] == "I0"
+    assert answer(live, signed(s1, request(c.S1, "8.4", UpdateInventory("BB-00-00-00-00-00-09-09",
+                                                                         UpdateDeviceDetails(firmware_version="01")))))[0] == "E19"  # fmt: skip
+    with live.engine.connect() as conn:
+        rows = billing_rows(conn, user=c.S1)
+    counts = {r.srv: (r.requests, r.requests_accepted) for r in rows}
+    assert counts == {"8.2": (1, 1), "8.4": (2, 1)}

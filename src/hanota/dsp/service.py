@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from hanota.alerts.outbox import AlertWriter
 from hanota.anomaly.guard import AnomalyGuard
 from hanota.clock import Clock
 from hanota.cpl.prenotify import prenotify
 from hanota.db.bulk import insert_or_ignore
-from hanota.db.models import RequestCounter, User, UserStatus
+from hanota.db.models import RequestCounter, ServiceRequest, User, UserStatus
 from hanota.db.types import counter_key
 from hanota.dsp.update_firmware import FIRMWARE_SRS, Validated, record, record_rejection, validate
 from hanota.duis import (
@@ -235,6 +235,13 @@ class DSPService:
                 conn, request_id=str(rid), sender=rid.originator, srv=request.srv, error=e, now=now
             )
             return Response(rid, e.code, now, ResponseMessage(request.srv)), e.message
+        if request.srv not in FIRMWARE_SRS:  # 11.4/11.1 record themselves, with their devices
+            conn.execute(
+                insert(ServiceRequest).values(
+                    request_id=str(rid), originator_eui=rid.originator, srv=request.srv, received_at=now,
+                    status="accepted", response_code=code, device_count=0, accepted_count=0,
+                )
+            )  # fmt: skip  # every request served is on record: the SSI lists it, billing counts it
         return Response(rid, code, now, ResponseMessage(request.srv, payload)), None
 
     def _advance_counter(self, conn: Connection, rid: RequestID) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 import crafted as c
 from hanota.db.models import Device
+from hanota.ssi.auth import SESSION_COOKIE
 from hanota.ssi.esi import write_extract
 from hanota.ssi.queries import Scope
 from hanota.ssi.store import read_engine
@@ -131,3 +132,23 @@ def test_extract_file_neutralises_spreadsheet_formulas(ssi: SSILive) -> None:
     assert n == len(rows)
     assert rows[c.P_OK]["model"] == "'=1+2"
     assert not any(re.match(r"^[=+@]", v) for r in rows.values() for v in r.values() if v)
+
+
+def test_sign_out_ends_the_session_even_for_a_copied_cookie(ssi: SSILive) -> None:
+    """A session cookie copied before sign-out (a stolen one) no longer works after it; signing in again
+    gives a fresh, working session."""
+    with ssi.sign_in(c.S1) as client:
+        cookie = client.cookies.get(SESSION_COOKIE)
+        assert cookie and client.get("/ssi/").status_code == 200
+        ssi.clock.advance(5)
+        token = csrf_of(client.get("/ssi/").text)
+        assert (
+            client.post("/ssi/logout", data={"csrf": token}, headers={"Origin": ssi.url}).status_code == 303
+        )
+    with ssi.client() as thief:
+        thief.cookies.set(SESSION_COOKIE, cookie, path="/ssi")
+        r = thief.get("/ssi/")
+        assert r.status_code in (302, 303) and "/ssi/login" in r.headers["location"]
+    ssi.clock.advance(5)
+    with ssi.sign_in(c.S1) as again:
+        assert again.get("/ssi/").status_code == 200

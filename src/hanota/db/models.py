@@ -443,6 +443,9 @@ class WebCredential(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    sessions_after: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None, doc="sessions issued before this (a sign-out) are no longer valid"
+    )
 
 
 # The SSI's paged lists: a User's alerts newest first, and homes found by postcode.

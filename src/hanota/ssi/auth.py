@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select, update
 
+from hanota.clock import utc
 from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import User, UserStatus, WebCredential
 
@@ -189,6 +190,10 @@ class Sessions:
             return None
         return s
 
+    def issued_at(self, s: SessionData) -> int:
+        """When the session was first issued (renewals keep its absolute end, so this too)."""
+        return s.absolute - self.absolute
+
     def needs_renewal(self, s: SessionData, now: datetime) -> bool:
         return s.expires - now.timestamp() < self.ttl / 2
 
@@ -252,12 +257,24 @@ def authenticate(
     return eui, str(row.password_hash)
 
 
+def end_sessions(conn: Connection, eui: str, now: datetime) -> None:
+    """Sign-out: every session of `eui` issued before `now` stops being valid (on every browser)."""
+    conn.execute(update(WebCredential).where(WebCredential.eui == eui).values(sessions_after=now))
+
+
 def load_principal(engine: Engine, sessions: Sessions, s: SessionData) -> tuple[Principal, str] | None:
-    """The signed-in User of a valid session and its password hash, unless the User was suspended or its
-    password changed since the session began."""
+    """The signed-in User of a valid session and its password hash, unless the User was suspended, changed
+    its password or signed out since the session began."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(User.eui, User.name, User.roles, User.status, WebCredential.password_hash)
+            select(
+                User.eui,
+                User.name,
+                User.roles,
+                User.status,
+                WebCredential.password_hash,
+                WebCredential.sessions_after,
+            )
             .join(WebCredential, WebCredential.eui == User.eui)
             .where(User.eui == s.eui)
         ).first()
@@ -265,4 +282,6 @@ def load_principal(engine: Engine, sessions: Sessions, s: SessionData) -> tuple[
         return None
     if not hmac.compare_digest(sessions.fingerprint(row.password_hash), s.fingerprint):
         return None
+    if row.sessions_after is not None and sessions.issued_at(s) < int(utc(row.sessions_after).timestamp()):
+        return None  # the User signed out after this session began
     return Principal(row.eui, row.name, frozenset(row.roles.split()), s.nonce), str(row.password_hash)

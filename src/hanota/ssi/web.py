@@ -39,6 +39,7 @@ from hanota.ssi.auth import (
     Sessions,
     SignInFailed,
     authenticate,
+    end_sessions,
     load_principal,
     normalise_eui,
     password_problem,
@@ -403,6 +404,8 @@ def ssi_router(ctx: AppContext) -> APIRouter:
     @r.post(PREFIX + "/logout")
     def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
         def page(c: Ctx) -> Response:
+            with ssi.writer.begin() as conn:
+                end_sessions(conn, c.who.eui, c.now)  # a copied cookie dies with the sign-out too
             resp = RedirectResponse(f"{PREFIX}/login", status_code=303)
             resp.delete_cookie(SESSION_COOKIE, path=PREFIX)
             return resp

@@ -69,6 +69,7 @@ from hanota.duis import (
 from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
 from hanota.estate.catalogue import IMAGE_SIZE, MODELS, synthetic_manufacturer_image
 from hanota.firmware import build_image, parse_image
+from hanota.inventory.interest import INTERESTED_FROM
 from machine import describe, median
 
 DEVICES = 50_000
@@ -79,14 +80,7 @@ RESET_TABLES = ("request_devices", "distribution_jobs", "service_requests", "fir
 OPTIONAL_RESET_TABLES = ("anomaly_usage",)  # present once anomaly detection is in the store
 
 # PPMID/IHD devices and the suppliers interested in them (the rule of hanota.inventory.interest).
-INTERESTED = """
-    FROM devices d
-    JOIN devices m ON m.hub_id = d.hub_id AND m.device_type IN ('ESME', 'GSME')
-    JOIN supplier_registrations r ON r.device_id = m.device_id
-     AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
-     AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
-    WHERE d.device_type IN ('PPMID', 'IHD')
-"""
+INTERESTED = INTERESTED_FROM + "WHERE d.device_type IN ('PPMID', 'IHD')"
 
 
 def free_port() -> int:

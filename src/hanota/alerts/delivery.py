@@ -45,6 +45,7 @@ from typing import Protocol
 import aiohttp
 from sqlalchemy import Engine, bindparam, select, update
 
+from hanota.background import poll_until_stopped
 from hanota.clock import Clock
 from hanota.db.models import AlertOutbox, User
 from hanota.logs import get_logger
@@ -363,14 +364,7 @@ class DeliveryWorker:
         return len(claimed)
 
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as e:
-                log.error("alert delivery cycle failed", error=f"{type(e).__name__}: {e}")
-                busy = 0
-            if not busy:
-                stop.wait(poll_seconds)
+        poll_until_stopped(self.run_once, stop, poll_seconds, what="alert delivery")
 
     def close(self) -> None:
         """Close the connections and the event loop (a no-op while another thread is still sending).

@@ -38,9 +38,8 @@ from lxml import etree
 from sqlalchemy import Connection, Engine, func, select, update
 
 from hanota.clock import Clock
-from hanota.db.bulk import insert_or_ignore
-from hanota.db.models import AlertOutbox, RequestCounter, User, UserStatus
-from hanota.db.types import counter_key
+from hanota.db.counters import advance_counter
+from hanota.db.models import AlertOutbox, User, UserStatus
 from hanota.duis import RequestID, Signer, Verifier, codes, parse_document
 from hanota.duis.models import render_datetime
 from hanota.errors import AccessError, InputError, ReplayError, SignatureError
@@ -199,25 +198,6 @@ def _originator(root: etree._Element) -> str:
 # -- the service ---------------------------------------------------------------------------------------
 
 
-def advance_counter(conn: Connection, rid: RequestID) -> None:
-    """The DUIS rule (as `DSPService` applies it): the counter must be greater than the last accepted."""
-    key = counter_key(rid.counter)
-    conn.execute(
-        insert_or_ignore(conn, RequestCounter, key="originator_eui").values(
-            originator_eui=rid.originator, last_counter=counter_key(0)
-        )
-    )
-    moved = conn.execute(
-        update(RequestCounter)
-        .where(RequestCounter.originator_eui == rid.originator, RequestCounter.last_counter < key)
-        .values(last_counter=key)
-    ).rowcount
-    if not moved:
-        raise ReplayError(
-            f"counter {rid.counter} is not greater than the last accepted", code=codes.REPLAYED_COUNTER
-        )
-
-
 class Mailbox:
     def __init__(self, engine: Engine, clock: Clock, verifier: Verifier) -> None:
         self.engine = engine
@@ -249,7 +229,11 @@ class Mailbox:
             raise AccessError(f"{user} is not a DCC User", code=codes.INVALID_USER)
         if row.status != UserStatus.ACTIVE:
             raise AccessError(f"{user} is {row.status}", code=codes.INVALID_USER_STATUS)
-        advance_counter(conn, req.request_id)
+        if advance_counter(conn, req.request_id.originator, req.request_id.counter) is not None:
+            raise ReplayError(
+                f"counter {req.request_id.counter} is not greater than the last accepted",
+                code=codes.REPLAYED_COUNTER,
+            )
         return user
 
     def pull(self, body: bytes) -> PullResult:

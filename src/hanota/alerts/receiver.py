@@ -28,17 +28,15 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from cryptography import x509
 
+from hanota.background import ServerThread
 from hanota.clock import Clock, SystemClock
 from hanota.duis import StaticTrustStore, Verifier, codes, parse_document, parse_response
 from hanota.duis.models import DCCAlertMessage
@@ -334,40 +332,20 @@ async def _answer(
     await send({"type": "http.response.body", "body": body})
 
 
-class RunningReceiver:
+class RunningReceiver(ServerThread):
     """A `Receiver` served by uvicorn on a background thread."""
 
     def __init__(self, receiver: Receiver, host: str, port: int) -> None:
+        super().__init__(receiver, host=host, port=port, name="alert-receiver")
         self.receiver = receiver
-        config = uvicorn.Config(
-            receiver, host=host, port=port, log_level="warning", lifespan="on", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="alert-receiver", daemon=True)
-        self.url = ""
 
-    def start(self) -> RunningReceiver:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the alert receiver did not start")
-            time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
+    def start(self, timeout: float = 10.0) -> RunningReceiver:  # type: ignore[override]
+        super().start(timeout)
         return self
 
     def endpoint_for(self, supplier: str) -> str:
         return self.receiver.endpoint_for(self.url, supplier)
 
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
     def __enter__(self) -> RunningReceiver:
+        super().__enter__()
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -10,7 +10,6 @@ delivery is, in virtual time, and ends with a summary.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -20,8 +19,6 @@ from typing import Annotated
 
 import httpx
 import typer
-import uvicorn
-from fastapi import FastAPI
 from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -31,6 +28,7 @@ from sqlalchemy import Engine, func, select, text, update
 
 from hanota.alerts.receiver import Receiver
 from hanota.api.app import AppContext, build_context, create_app, make_delivery, make_router, make_runners
+from hanota.background import ServerThread
 from hanota.cli.common import console, load_settings, migrated_engine
 from hanota.clock import SystemClock, utc
 from hanota.db.models import (
@@ -64,31 +62,6 @@ class Submitted:
     request_pk: int
     code: str
     submitted_at: datetime
-
-
-class _Server:
-    """uvicorn on a background thread, on a free loopback port."""
-
-    def __init__(self, app: FastAPI, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, name="dsp", daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the DSP did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 def _port(preferred: int) -> int:
@@ -281,7 +254,7 @@ def demo(
     ctx.router = make_router(ctx, base, name="demo")
     ctx.runners = make_runners(ctx, base)
     ctx.delivery = make_delivery(ctx, name="demo")
-    server = _Server(create_app(ctx), settings.port)
+    server = ServerThread(create_app(ctx), port=settings.port, name="dsp")
     url = server.start()
     console.print(
         f"DSP, CSP gateways North/Central/South and the network on {url}; supplier endpoint on {endpoint.url}; "

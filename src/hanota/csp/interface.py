@@ -18,15 +18,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+# The wire uses the network model's vocabulary: the priority classes (ESME/GSME firmware is served before
+# HAN-device firmware) and what can happen to a target.
+from hanota.network.distribution import PriorityClass
+from hanota.network.events import EventKind, FailureReason
+
 API_VERSION = "v1"
+EUI_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$"
 SIGNATURE_HEADER = "X-Hanota-Signature"
-
-
-class PriorityClass(StrEnum):
-    """ESME/GSME firmware (SR 11.1) is always served before HAN-device firmware (SR 11.4)."""
-
-    ESME_GSME = "ESME_GSME"
-    HAN = "HAN"
 
 
 class RejectReason(StrEnum):
@@ -36,8 +35,8 @@ class RejectReason(StrEnum):
 
 
 class Target(BaseModel):
-    device_id: str = Field(pattern=r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
-    chf_id: str = Field(pattern=r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")
+    device_id: str = Field(pattern=EUI_PATTERN)
+    chf_id: str = Field(pattern=EUI_PATTERN)
     device_type: str = Field(pattern=r"^(ESME|GSME|PPMID|IHD)$")
 
 
@@ -79,26 +78,6 @@ def check_signature(key: bytes, body: bytes, header: str | None) -> bool:
 # --- events: CSP → DSP (`POST {dsp}/api/v1/csp/{region}/events`) -------------------------------------
 
 
-class EventKind(StrEnum):
-    """How far one target got: the hub's transfer, then the device's activation (or why not)."""
-
-    TRANSFERRED = "transferred"
-    TRANSFER_FAILED = "transfer_failed"
-    ACTIVATED = "activated"
-    ACTIVATION_FAILED = "activation_failed"
-
-
-class FailureReason(StrEnum):
-    HARDWARE_VERSION_MISMATCH = "HardwareVersionMismatch"
-    FIRMWARE_IMAGE_DISCARDED = "FirmwareImageDiscarded"
-    FILE_TRANSFER_FAILURE = "FileTransferFailure"
-    DEVICE_UNREACHABLE = "DeviceUnreachable"
-    ACTIVATION_FAILURE = "ActivationFailure"
-
-
-EUI_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$"
-
-
 class TargetEvent(BaseModel):
     """One thing that happened to one target of a distribution, at `at` (the network's time)."""
 
@@ -126,3 +105,10 @@ class BatchAnswer(BaseModel):
     last_seq: int
     applied: int = 0
     detail: str = ""
+
+
+__all__ = [
+    "API_VERSION", "EUI_PATTERN", "SIGNATURE_HEADER", "BatchAnswer", "Distribution", "DistributionAnswer",
+    "EventBatch", "EventKind", "FailureReason", "PriorityClass", "RejectReason", "Rejection", "Target",
+    "TargetEvent", "check_signature", "region_key", "sign_body",
+]  # fmt: skip

@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
+from hanota.background import poll_until_stopped
 from hanota.clock import utc
 from hanota.csp.gateway import Gateway
 from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, sign_body
@@ -42,7 +43,7 @@ from hanota.firmware import parse_image
 from hanota.logs import get_logger
 from hanota.network.distribution import Distribution, PriorityClass, TargetTable
 from hanota.network.engine import NetworkEngine
-from hanota.network.events import Event, EventKind, QueueState
+from hanota.network.events import Event
 from hanota.network.profile import NetworkProfile, Region
 
 log = get_logger("hanota.csp.runner")
@@ -50,7 +51,6 @@ log = get_logger("hanota.csp.runner")
 BATCH_EVENTS = 5_000
 # Device classes for the HAN model: battery gas meters poll (sleepy); the rest are mains-powered.
 SLEEPY_TYPES = frozenset({"GSME"})
-FINAL_STATES = ("transfer_failed", "activated", "activation_failed")
 
 
 def events_path(region: str) -> str:
@@ -338,36 +338,14 @@ class GatewayRunner:
             return f"409: DSP is at batch {answer.last_seq}, {answer.detail}"
         return f"HTTP {r.status_code}: {r.text[:200]}"
 
-    # -- status --------------------------------------------------------------------------------------------
-    def queue_state(self) -> QueueState | None:
-        with self._lock:
-            return self.engine.queue_state() if self.engine is not None else None
-
-    def unfinished(self) -> int:
-        """Targets accepted here that have not reached a final state, plus batches the DSP lacks."""
-        with self.gateway.engine.connect() as conn:
-            targets = conn.execute(
-                text(
-                    "SELECT count(*) FROM csp_targets t JOIN csp_distributions d ON d.id = t.distribution_pk "
-                    "WHERE d.region = :region AND t.state NOT IN ('transfer_failed', 'activated', "
-                    "'activation_failed')"
-                ),
-                {"region": self.region},
-            ).scalar_one()
-            batches = conn.execute(
-                select(CSPEventBatch.seq).where(
-                    CSPEventBatch.region == self.region, CSPEventBatch.sent_at.is_(None)
-                ).limit(1)
-            ).first()  # fmt: skip
-        return int(targets) + (1 if batches else 0)
-
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception as e:
-                log.error("gateway tick failed", region=self.region, error=f"{type(e).__name__}: {e}")
-            stop.wait(poll_seconds)
+        """Tick every `poll_seconds` (each tick catches up with the clock, so more often gains nothing)."""
+
+        def step() -> int:
+            self.tick()
+            return 0
+
+        poll_until_stopped(step, stop, poll_seconds, what=f"CSP {self.region} gateway")
 
     def close(self) -> None:
         if self._own_http:
@@ -381,4 +359,4 @@ def _hw(version: int | None, hw_range: tuple[int, int] | None) -> int:
     return hw_range[0] if hw_range is not None else 0
 
 
-__all__ = ["FINAL_STATES", "EventKind", "GatewayRunner", "epoch_for", "events_path"]
+__all__ = ["GatewayRunner", "epoch_for", "events_path"]

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from hanota.alerts.outbox import AlertWriter, PendingAlert
+from hanota.background import poll_until_stopped
 from hanota.clock import Clock
 from hanota.csp.client import CSPClient, CSPUnavailable
 from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
@@ -207,11 +208,4 @@ class Router:
         return len(jobs)
 
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as e:
-                log.error("router cycle failed", error=f"{type(e).__name__}: {e}")
-                busy = 0
-            if not busy:
-                stop.wait(poll_seconds)
+        poll_until_stopped(self.run_once, stop, poll_seconds, what="distribution router")

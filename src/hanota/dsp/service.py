@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 
 from hanota.alerts.outbox import AlertWriter
 from hanota.anomaly.guard import AnomalyGuard
 from hanota.clock import Clock
 from hanota.cpl.prenotify import prenotify
-from hanota.db.bulk import insert_or_ignore
-from hanota.db.models import RequestCounter, ServiceRequest, User, UserStatus
-from hanota.db.types import counter_key
+from hanota.db.counters import advance_counter
+from hanota.db.models import ServiceRequest, User, UserStatus
 from hanota.dsp.update_firmware import FIRMWARE_SRS, Validated, record, record_rejection, validate
 from hanota.duis import (
     Request,
@@ -244,27 +243,13 @@ class DSPService:
             )  # fmt: skip  # every request served is on record: the SSI lists it, billing counts it
         return Response(rid, code, now, ResponseMessage(request.srv, payload)), None
 
-    def _advance_counter(self, conn: Connection, rid: RequestID) -> None:
-        """Move the originator's counter forward or refuse a replay. The row is created first if missing
-        (insert-or-ignore), so two first-ever requests racing cannot collide on the primary key: the
-        conditional update then lets exactly one of them through per counter value."""
-        key = counter_key(rid.counter)
-        conn.execute(
-            insert_or_ignore(conn, RequestCounter, key="originator_eui").values(
-                originator_eui=rid.originator, last_counter=counter_key(0)
-            )
-        )
-        moved = conn.execute(
-            update(RequestCounter)
-            .where(RequestCounter.originator_eui == rid.originator, RequestCounter.last_counter < key)
-            .values(last_counter=key)
-        ).rowcount
-        if not moved:
-            last = conn.execute(
-                select(RequestCounter.last_counter).where(RequestCounter.originator_eui == rid.originator)
-            ).scalar_one()
+    @staticmethod
+    def _advance_counter(conn: Connection, rid: RequestID) -> None:
+        """Move the originator's counter forward or refuse a replay (E41, `hanota.db.counters`)."""
+        last = advance_counter(conn, rid.originator, rid.counter)
+        if last is not None:
             raise ReplayError(
-                f"counter {rid.counter} is not greater than the last accepted ({int(last)})",
+                f"counter {rid.counter} is not greater than the last accepted ({last})",
                 code=codes.REPLAYED_COUNTER,
             )
 

@@ -23,17 +23,9 @@ from sqlalchemy import Engine, bindparam, text
 from hanota.db.types import UTCDateTime
 from hanota.estate.catalogue import IMAGE_SIZE, MODELS, Model, synthetic_manufacturer_image
 from hanota.firmware import build_image
+from hanota.inventory.interest import INTERESTED_FROM
 
-# The supplier bound to each device: meters by their own registration, HAN devices by their hub's meters.
-_INTERESTED = """
-    FROM devices d
-    JOIN devices m ON m.hub_id = d.hub_id AND m.device_type IN ('ESME', 'GSME')
-                  AND (d.device_type NOT IN ('ESME', 'GSME') OR m.device_id = d.device_id)
-    JOIN supplier_registrations r ON r.device_id = m.device_id
-                  AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
-                  AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
-    WHERE d.device_type = :type AND d.manufacturer = :mfr AND d.model = :model
-"""
+_INTERESTED = INTERESTED_FROM + "WHERE d.device_type = :type AND d.manufacturer = :mfr AND d.model = :model"
 
 
 @dataclass(frozen=True)

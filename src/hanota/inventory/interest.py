@@ -21,17 +21,21 @@ from hanota.db.types import UTCDateTime
 
 METER_TYPES = ("ESME", "GSME")
 
-# Device `d` and the current registrations `r` (on meter `m`) that make a supplier interested in it.
-_INTERESTED_SUPPLIERS = """
-    SELECT d.device_id, r.supplier_eui
+# Device `d` and the current registrations `r` (on meter `m`) that make a supplier interested in it: the
+# FROM clause of any query over (device, interested supplier) pairs, to be followed by a WHERE.
+INTERESTED_FROM = """
     FROM devices d
     JOIN devices m ON m.hub_id = d.hub_id AND m.device_type IN ('ESME', 'GSME')
                   AND (d.device_type NOT IN ('ESME', 'GSME') OR m.device_id = d.device_id)
     JOIN supplier_registrations r ON r.device_id = m.device_id
                   AND r.role = CASE m.device_type WHEN 'ESME' THEN 'IS' ELSE 'GS' END
                   AND r.effective_from <= :now AND (r.effective_to IS NULL OR r.effective_to > :now)
-    WHERE d.device_id IN (SELECT device_id FROM {ids} i)
 """
+_INTERESTED_SUPPLIERS = (
+    "SELECT d.device_id, r.supplier_eui"  # noqa: S608 - constant fragments only
+    + INTERESTED_FROM
+    + "WHERE d.device_id IN (SELECT device_id FROM {ids} i)"
+)
 
 
 # The meters (and their hubs) whose current registration names the supplier bound to `:sender`. Driven by

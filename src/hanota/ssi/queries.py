@@ -96,6 +96,17 @@ def _bind_now(sql: str, scope: Scope) -> Any:
     return stmt
 
 
+def _finish(
+    select: str, where: Sequence[str], order_by: str, params: dict[str, Any], limit: int | None
+) -> str:
+    """`select` WHERE all of `where` ORDER BY `order_by`, LIMIT `limit` when given (bound in `params`)."""
+    sql = f"{select} WHERE {' AND '.join(where or ['1 = 1'])} ORDER BY {order_by}"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
+    return sql
+
+
 def _stream(conn: Connection, stmt: Any, params: dict[str, Any]) -> Iterator[Any]:
     result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt, params)
     yield from result
@@ -249,10 +260,7 @@ def inventory_stmt(conn: Connection, scope: Scope, search: Search, after: str | 
     if after is not None:
         where.append("d.device_id > :after")
         params["after"] = after
-    sql = f"{_scope_cte(scope)} {_DEVICE_SELECT} WHERE {' AND '.join(where)} ORDER BY d.device_id"
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
+    sql = _finish(f"{_scope_cte(scope)} {_DEVICE_SELECT}", where, "d.device_id", params, limit)
     return _bind_now(sql, scope), params
 
 
@@ -389,7 +397,7 @@ _REQUESTS_SELECT = (
 
 def _requests_stmt(scope: Scope, srv: str | None, status: str | None, before: int | None,
                    limit: int | None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    where = ["1 = 1"]
+    where: list[str] = []
     params: dict[str, Any] = {}
     if not scope.operator:
         where.append("originator_eui = :me")
@@ -403,11 +411,7 @@ def _requests_stmt(scope: Scope, srv: str | None, status: str | None, before: in
     if before is not None:
         where.append("id < :before")
         params["before"] = before
-    sql = _REQUESTS_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
-    return text(sql), params
+    return text(_finish(_REQUESTS_SELECT, where, "id DESC", params, limit)), params
 
 
 def _request_row(r: Any) -> dict[str, Any]:
@@ -500,11 +504,7 @@ def _dist_stmt(pk: int, f: DistFilter, after: str | None, limit: int | None,
     if after is not None:
         where.append("rd.device_id > :after")
         params["after"] = after
-    sql = _dist_select(hidden) + " WHERE " + " AND ".join(where) + " ORDER BY rd.device_id"
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
-    stmt = text(sql)
+    stmt = text(_finish(_dist_select(hidden), where, "rd.device_id", params, limit))
     if scope is not None and not scope.operator:
         stmt = stmt.bindparams(bindparam("now", type_=UTCDateTime()))
         params |= {"sender": scope.eui, "now": scope.now}
@@ -681,7 +681,7 @@ _ALERTS_SELECT = (
 def _alerts_stmt(
     scope: Scope, kind: str | None, before: int | None, limit: int | None
 ) -> tuple[Any, dict[str, Any]]:
-    where = ["1 = 1"]
+    where: list[str] = []
     params: dict[str, Any] = {}
     if not scope.operator:
         where.append("a.recipient_eui = :me")
@@ -692,11 +692,7 @@ def _alerts_stmt(
     if before is not None:
         where.append("a.id < :before")
         params["before"] = before
-    sql = _ALERTS_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY a.id DESC"
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
-    return text(sql), params
+    return text(_finish(_ALERTS_SELECT, where, "a.id DESC", params, limit)), params
 
 
 def _alert_row(r: Any) -> dict[str, Any]:
@@ -742,7 +738,7 @@ CPL_CSV = (
 
 def _cpl_stmt(device_type: str | None, status: str | None, after: int | None,
               limit: int | None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    where = ["1 = 1"]
+    where: list[str] = []
     params: dict[str, Any] = {}
     if device_type:
         where.append("device_type = :t")
@@ -753,11 +749,8 @@ def _cpl_stmt(device_type: str | None, status: str | None, after: int | None,
     if after is not None:
         where.append("id > :after")
         params["after"] = after
-    sql = f"SELECT {', '.join(CPL_CSV)} FROM cpl_entries WHERE {' AND '.join(where)} ORDER BY id"  # noqa: S608
-    if limit is not None:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
-    return text(sql), params
+    select = f"SELECT {', '.join(CPL_CSV)} FROM cpl_entries"  # noqa: S608 - our own column names
+    return text(_finish(select, where, "id", params, limit)), params
 
 
 def _cpl_row(r: Any) -> dict[str, Any]:

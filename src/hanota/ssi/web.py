@@ -102,6 +102,14 @@ def _is_number(v: str) -> bool:
     return v.isascii() and v.isdigit()
 
 
+def _alert_kind(request: Request) -> str | None:
+    """The inbox's `kind` filter: a DCC alert kind name, or None for all."""
+    kind = _param(request, "kind", 40) or None
+    if kind is not None and not re.fullmatch(r"[A-Za-z]+", kind):
+        raise Problem(400, "kind must be an alert kind")
+    return kind
+
+
 def _param(request: Request, name: str, max_len: int = 80) -> str:
     values = request.query_params.getlist(name)
     if len(values) > 1:
@@ -666,9 +674,7 @@ def ssi_router(ctx: AppContext) -> APIRouter:
     @r.get(PREFIX + "/alerts")
     def alerts(request: Request) -> Response:
         def page(c: Ctx) -> Response:
-            kind = _param(request, "kind", 40) or None
-            if kind is not None and not re.fullmatch(r"[A-Za-z]+", kind):
-                raise Problem(400, "kind must be an alert kind")
+            kind = _alert_kind(request)
             size, before = _size(request), _int_cursor(request, "before")
             with ssi.reader.connect() as conn:
                 result = q.alerts_page(conn, c.scope, kind, before, size)
@@ -681,9 +687,7 @@ def ssi_router(ctx: AppContext) -> APIRouter:
     @r.get(PREFIX + "/alerts.csv")
     def alerts_csv(request: Request) -> Response:
         def page(c: Ctx) -> Response:
-            kind = _param(request, "kind", 40) or None
-            if kind is not None and not re.fullmatch(r"[A-Za-z]+", kind):
-                raise Problem(400, "kind must be an alert kind")
+            kind = _alert_kind(request)
             return ssi.csv("alerts", q.ALERT_CSV, ssi.streamed(q.alerts_csv, c.scope, kind))
 
         return ssi.guard(request, page)

@@ -42,7 +42,8 @@ class AlertWriter:
         *,
         rendered: Sequence[tuple[str, bytes]] | None = None,
     ) -> int:
-        """Insert the alerts (skipping IDs already there); returns how many were new.
+        """Insert the alerts (skipping IDs already there); returns how many were new. The same alert object
+        for several recipients (A-009: every interested supplier) is rendered and signed once.
 
         `rendered`: the alerts' `render(a, now)` results made beforehand (e.g. signed in a process pool
         outside the transaction), one per alert in the same order.
@@ -56,8 +57,15 @@ class AlertWriter:
             conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(recipients))).all()
         )
         rows = []
+        signed: dict[tuple[int, str], tuple[str, bytes]] = {}  # one alert to several suppliers: signed once
         for i, a in enumerate(alerts):
-            code, body = rendered[i] if rendered is not None else self.render(a, now)
+            if rendered is not None:
+                code, body = rendered[i]
+            else:
+                key = (id(a.alert), str(a.request_id))
+                if key not in signed:
+                    signed[key] = self.render(a, now)
+                code, body = signed[key]
             rows.append(
                 {
                     "alert_id": a.alert_id, "recipient_eui": a.recipient, "code": code,

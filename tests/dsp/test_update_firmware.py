@@ -21,6 +21,7 @@ from hanota.db.models import (
 )
 from hanota.dsp.update_firmware import (
     ACCEPTED,
+    ALREADY_ON_VERSION,
     IN_FLIGHT_STATES,
     SR_11_1,
     SR_11_4,
@@ -148,6 +149,82 @@ def test_header_hardware_range_excludes_devices(estate: Engine) -> None:
     }
 
 
+def _set_firmware(engine: Engine, versions: dict[str, str]) -> None:
+    with engine.begin() as conn:
+        for device_id, version in versions.items():
+            conn.execute(
+                text("UPDATE devices SET firmware_version = :v WHERE device_id = :d"),
+                {"v": version, "d": device_id},
+            )
+
+
+def test_a_device_already_on_the_requests_version_is_excluded_with_its_reason(estate: Engine) -> None:
+    """A device already running the request's firmware version is not "upgraded" again: it goes to
+    NotApplicableFirmwareDeviceIDList with its own reason, is not counted as accepted and gets no job."""
+    _set_firmware(estate, {c.P_OK: c.NEW_VERSION})
+    with estate.begin() as conn:
+        v = validate(SR_11_4, conn, sender=c.S1, image_bytes=c.NEW_IMAGE, firmware_version=c.NEW_VERSION,
+                     device_ids=[c.P_OK, c.I_OK], now=c.NOW)  # fmt: skip
+        record(conn, v, request_id="s:v:1", sender=c.S1, image_bytes=c.NEW_IMAGE,
+               firmware_version=c.NEW_VERSION, now=c.NOW)  # fmt: skip
+    why = {o.device_id: (o.outcome, o.reason) for o in v.outcomes}
+    assert why == {
+        c.P_OK: (
+            "NotApplicableFirmwareDeviceIDList",
+            f"current firmware {c.NEW_VERSION} is already the request's version: nothing to update",
+        ),
+        c.I_OK: (ACCEPTED, None),
+    }
+    assert v.response_code == "W110401"
+    assert v.lists() == {"NotApplicableFirmwareDeviceIDList": [c.P_OK]}
+    with estate.connect() as conn:
+        req = conn.execute(select(ServiceRequest)).one()
+        jobs = conn.execute(select(DistributionJob.region, DistributionJob.target_count)).all()
+        stored = dict(conn.execute(select(RequestDevice.device_id, RequestDevice.reason)).all())
+    assert (req.device_count, req.accepted_count) == (2, 1)
+    assert jobs == [("Central", 1)]
+    assert stored[c.P_OK] == why[c.P_OK][1]
+
+
+def test_a_list_of_devices_all_on_the_requests_version_leaves_no_device(estate: Engine) -> None:
+    _set_firmware(estate, {c.P_OK: c.NEW_VERSION, c.I_OK: c.NEW_VERSION})
+    assert run(estate, [c.P_OK, c.I_OK]) == (
+        "E110405",
+        {c.P_OK: "NotApplicableFirmwareDeviceIDList", c.I_OK: "NotApplicableFirmwareDeviceIDList"},
+    )
+
+
+@pytest.mark.parametrize(("sr", "device_id"), [(SR_11_4, c.P_OK), (SR_11_1, c.E1)], ids=["11.4", "11.1"])
+def test_same_version_rule_in_sql_and_in_python(estate: Engine, sr: FirmwareSR, device_id: str) -> None:
+    """Both SRs, both forms of the rules: a device otherwise accepted is excluded exactly when it runs the
+    request's version (on the previous version it is accepted)."""
+    with estate.begin() as conn:  # E1 made an ESME of the image's model and range, so only versions differ
+        conn.execute(
+            text(
+                "UPDATE devices SET manufacturer = :m, model = :model, hardware_version = :hw WHERE device_id = :d"
+            ),
+            {"m": c.MFR, "model": c.MODEL, "hw": 0x1200, "d": device_id},
+        )
+    image = parse_image(c.NEW_IMAGE)
+    for version, expected in (
+        (c.OLD_VERSION, (ACCEPTED, None)),
+        (
+            c.NEW_VERSION,
+            ("NotApplicableFirmwareDeviceIDList", f"current firmware {c.NEW_VERSION} {ALREADY_ON_VERSION}"),
+        ),
+    ):
+        _set_firmware(estate, {device_id: version})
+        with estate.connect() as conn:
+            cpl = (
+                Session(bind=conn)
+                .scalars(select(CPLEntry).where(CPLEntry.firmware_version == c.NEW_VERSION))
+                .one()
+            )
+            got = classify_all(sr, conn, [device_id], sender=c.S1, cpl=cpl, image=image, now=c.NOW)
+            assert got == reference(conn, sr, [device_id], c.S1, cpl, image)
+        assert (got[0].outcome, got[0].reason) == expected, version
+
+
 def test_same_sender_same_image_in_flight_is_other_request_in_progress(estate: Engine) -> None:
     run(estate, [c.P_OK, c.I_OK], commit=True, rid="a:b:1")
     _, outcomes = run(estate, [c.P_OK, c.P_GAS])
@@ -228,7 +305,8 @@ def random_estate(engine: Engine, seed: int) -> list[str]:
                     manufacturer=rng.choice([c.MFR, c.MFR.lower(), "1234"]),
                     model=rng.choice([c.MODEL, c.MODEL.lower(), c.OTHER_MODEL]),
                     hardware_version=rng.choice([None, c.HW_LO, 0x1140, 0x1200, c.HW_HI, 0x1100, 0x1300]),
-                    firmware_version=rng.choice([None, c.OLD_VERSION, c.STUCK_VERSION, c.NEW_VERSION, "DEADBEEF"]),
+                    firmware_version=rng.choice([None, c.OLD_VERSION, c.STUCK_VERSION, c.NEW_VERSION, c.NARROW_VERSION,
+                                                   c.NEW_VERSION.lower(), "DEADBEEF"]),
                     hub_id=rng.choice([*hubs, None]),
                 )
             )  # fmt: skip
@@ -245,6 +323,25 @@ def random_estate(engine: Engine, seed: int) -> list[str]:
                         effective_from=start, effective_to=end,
                     )
                 )  # fmt: skip
+        # and, so that every SR meets the same-version rule whatever the draws, devices otherwise accepted for
+        # S1 (the image's model and range, on H1) already running one of the images' versions
+        for n, (dtype, version) in enumerate(
+            (t, v) for t in ("ESME", "GSME", "PPMID", "IHD") for v in (c.NEW_VERSION, c.NARROW_VERSION)
+        ):
+            did = f"DD-00-00-00-00-{seed:02X}-F0-{n:02X}"
+            ids.append(did)
+            s.add(
+                Device(
+                    device_id=did, device_type=dtype, premises_id=1, smi_status=None if dtype == "IHD" else "Commissioned",
+                    manufacturer=c.MFR, model=c.MODEL, hardware_version=0x1200, firmware_version=version, hub_id=c.H1,
+                )
+            )  # fmt: skip
+            if dtype in METER_TYPES:
+                s.flush()
+                s.add(
+                    SupplierRegistration(device_id=did, supplier_eui=c.S1, role="IS" if dtype == "ESME" else "GS",
+                                         effective_from=c.SINCE)
+                )  # fmt: skip
         s.flush()
         new_hash = parse_image(c.NEW_IMAGE).firmware_hash
         for k, (sender, digest) in enumerate([(c.S1, new_hash), (c.S2, new_hash), (c.S1, "44" * 32)]):
@@ -255,10 +352,13 @@ def random_estate(engine: Engine, seed: int) -> list[str]:
             s.add(req)
             s.flush()
             for did in [*rng.sample(ids, 40), *([c.P_OK, c.I_OK] if k == 0 else [])]:
+                state = rng.choice([*IN_FLIGHT_STATES, "rejected", "activated", "csp_rejected"])
+                # P_OK (otherwise accepted) always in flight for S1, so OtherRequestInProgressList is reached
+                # whatever the draws (devices already on the image's version never get that far)
                 s.add(
                     RequestDevice(
                         request_pk=req.id, device_id=did, outcome=ACCEPTED, updated_at=c.NOW,
-                        state=rng.choice([*IN_FLIGHT_STATES, "rejected", "activated", "csp_rejected"]),
+                        state="sent" if did == c.P_OK else state,
                     )
                 )  # fmt: skip
     asked = ids + [m.device_id for m in c.MIXED] + [f"EE-00-00-00-00-00-00-{n:02X}" for n in range(5)]
@@ -292,6 +392,7 @@ def test_sql_classification_agrees_with_the_rules_in_python(engine: Engine, seed
             (NO_RANGE_IMAGE, c.NEW_VERSION),
         ]
         seen: set[str] = set()
+        same_version: dict[str, int] = {}
         for image_bytes, version in cases:
             image, cpl = parse_image(image_bytes), cpls[version]
             for sr in (SR_11_4, SR_11_1):
@@ -299,9 +400,12 @@ def test_sql_classification_agrees_with_the_rules_in_python(engine: Engine, seed
                     got = classify_all(sr, conn, ids, sender=sender, cpl=cpl, image=image, now=c.NOW)
                     assert got == reference(conn, sr, ids, sender, cpl, image)
                     seen |= {o.outcome for o in got}
-    # the estate exercises every list
+                    n = sum(o.reason == f"current firmware {version} {ALREADY_ON_VERSION}" for o in got)
+                    same_version[sr.srv] = same_version.get(sr.srv, 0) + n
+    # the estate exercises every list, and the same-version rule of both SRs
     assert seen == {ACCEPTED, "InvalidDeviceIDList", "NotCommissionedDeviceIDList",
                     "NotApplicableFirmwareDeviceIDList", "InvalidGBCSVersionList", "OtherRequestInProgressList"}  # fmt: skip
+    assert same_version["11.4"] and same_version["11.1"], same_version
 
 
 def test_interest_fragments_agree_with_interested_sql(engine: Engine) -> None:

@@ -26,10 +26,20 @@ lands in exactly one place, the first rule that matches:
 | not Commissioned (devices with an SMI status; IHDs have none) | NotCommissionedDeviceIDList |
 | manufacturer or model not the CPL entry's | NotApplicableFirmwareDeviceIDList |
 | hardware version outside the CPL entry's range or the header's range | NotApplicableFirmwareDeviceIDList |
-| no recorded firmware version (A-001), or current firmware not upgradeable | NotApplicableFirmware… |
+| no recorded firmware version (A-001) | NotApplicableFirmwareDeviceIDList |
+| already running the request's firmware version (our rule: see below) | NotApplicableFirmwareDeviceIDList |
+| current firmware not on the CPL, or not upgradeable | NotApplicableFirmwareDeviceIDList |
 | (11.4) hub without HAN-device OTA support | InvalidGBCSVersionList |
 | the same sender has this image in flight for the device | OtherRequestInProgressList |
 | otherwise | accepted |
+
+A device already running the request's firmware version is excluded, not updated again (our rule, also in
+`hanota.duis.codes.EXCLUSIONS`): a same-version "upgrade" costs WAN, hub and HAN capacity for nothing and
+would be reported as a success although nothing changed (fleet managers do the same: Mender reports such a
+device as "already-installed" instead of updating it). DUIS has no list of its own for it, so it goes where
+the other "this firmware is not for this device now" exclusions go, NotApplicableFirmwareDeviceIDList, with
+its own reason. The comparison is exact, like the CPL lookup (a version recorded in another letter case is
+not on the CPL, so it is excluded by the next rule).
 
 Duplicate IDs are answered once (the first occurrence). Requests of different suppliers for the same device
 are both forwarded (A-008). A combined PPMID/IHD is registered, and so handled, as a PPMID (A-003).
@@ -71,6 +81,8 @@ IN_PROGRESS = "OtherRequestInProgressList"
 INVALID_GBCS = "InvalidGBCSVersionList"
 WARNING_LISTS = (INVALID, NOT_COMMISSIONED, NOT_APPLICABLE, IN_PROGRESS, INVALID_GBCS)
 IN_FLIGHT_STATES = ("accepted", "sent", "transferred")
+#: the reason's tail for a device already running the request's version (after "current firmware <version> ")
+ALREADY_ON_VERSION = "is already the request's version: nothing to update"
 REQUEST_DEVICE_COLS = (
     "request_pk", "device_id", "device_type", "hub_id", "region", "outcome", "reason", "state", "updated_at",
 )  # fmt: skip
@@ -272,6 +284,8 @@ def classify(sr: FirmwareSR, f: DeviceFacts, cpl: CPLEntry, image: FirmwareImage
         return NOT_APPLICABLE, f"hardware version {hw_text} outside the image header's {_header_range(image)}"
     if f.firmware_version is None:
         return NOT_APPLICABLE, "no recorded firmware version: not upgradeable (A-001)"
+    if f.firmware_version == cpl.firmware_version:
+        return NOT_APPLICABLE, f"current firmware {f.firmware_version} {ALREADY_ON_VERSION}"
     if not f.current_upgradeable:
         why = "is not on the CPL" if f.current_upgradeable is None else "is not upgradeable"
         return NOT_APPLICABLE, f"current firmware {f.firmware_version} {why}"
@@ -300,8 +314,8 @@ def _classify_sql(sr: FirmwareSR, image: FirmwareImage, dialect: str) -> str:
     own parameter style (it runs on the DBAPI cursor: 50,000 result rows through SQLAlchemy's result
     machinery cost more than the rules themselves).
 
-    Parameters: ids, sender, now, hash, mfr, model (upper case), cpl_lo, cpl_hi, hdr_lo, hdr_hi, model_why,
-    cpl_range, hdr_range. Only constants of this module are formatted in; every input is bound."""
+    Parameters: ids, sender, now, hash, version (the CPL entry's), mfr, model (upper case), cpl_lo, cpl_hi,
+    hdr_lo, hdr_hi, model_why, cpl_range, hdr_range. Only constants of this module are formatted in; every input is bound."""
     sqlite = dialect == "sqlite"
 
     def p(name: str) -> str:
@@ -345,6 +359,7 @@ def _classify_sql(sr: FirmwareSR, image: FirmwareImage, dialect: str) -> str:
         f"CASE WHEN d.hardware_version IS NULL THEN 'unknown' ELSE '0x' || {hex4('d.hardware_version')} END"
     )
     types = ", ".join(f"'{t}'" for t in sorted(sr.target_types))
+    already = ALREADY_ON_VERSION.replace("'", "''")  # a constant, as an SQL literal
     # (list, condition, reason): the first that holds decides; reasons as in `classify`
     rules: list[tuple[str, str, str]] = [
         (INVALID, "d.device_id IS NULL", "'not in the inventory'"),
@@ -387,6 +402,11 @@ def _classify_sql(sr: FirmwareSR, image: FirmwareImage, dialect: str) -> str:
             NOT_APPLICABLE,
             "d.firmware_version IS NULL",
             "'no recorded firmware version: not upgradeable (A-001)'",
+        ),
+        (
+            NOT_APPLICABLE,
+            f"d.firmware_version = {p('version')}",
+            f"'current firmware ' || d.firmware_version || ' {already}'",
         ),
         (NOT_APPLICABLE, "c.id IS NULL", "'current firmware ' || d.firmware_version || ' is not on the CPL'"),
         (
@@ -462,6 +482,7 @@ def classify_all(
         "sender": sender,
         "now": ts(now) if sqlite else now,
         "hash": image.firmware_hash,
+        "version": cpl.firmware_version,
         "mfr": cpl.manufacturer.upper(),
         "model": cpl.model.upper(),
         "cpl_lo": cpl.hw_version_min,

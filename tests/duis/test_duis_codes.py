@@ -141,6 +141,37 @@ def test_markdown_has_every_row() -> None:
         assert f"| {alert.code} | {alert.payload} |" in markdown
     for srv in codes.SRV_ROWS:
         assert f"| {srv.srv} | " in markdown
-    assert (
-        markdown.count("\n| ") == len(codes.RESPONSE_CODES) + len(codes.ALERT_CODES) + len(codes.SRV_ROWS) + 3
+    for exclusion in codes.EXCLUSIONS:
+        assert f"| {exclusion.rule} | {exclusion.warning_list} |" in markdown
+    rows = len(codes.RESPONSE_CODES) + len(codes.ALERT_CODES) + len(codes.SRV_ROWS) + len(codes.EXCLUSIONS)
+    assert markdown.count("\n| ") == rows + 4
+
+
+def test_exclusions_name_the_schemas_warning_lists() -> None:
+    """Every excluded device is named in one of the five lists of DSPUpdate(PPMID)FirmwareWarning; which
+    list is our rule (the lists' meanings are not public)."""
+    lists = (
+        codes.INVALID_DEVICE_ID_LIST,
+        codes.NOT_COMMISSIONED_LIST,
+        codes.NOT_APPLICABLE_FIRMWARE_LIST,
+        codes.OTHER_REQUEST_IN_PROGRESS_LIST,
+        codes.INVALID_GBCS_VERSION_LIST,
     )
+    assert lists == tuple(element for _, element in models.WARNING_LISTS)
+    assert {row.warning_list for row in codes.EXCLUSIONS} == set(lists)
+    assert all(row.visibility is codes.ASSUMED for row in codes.EXCLUSIONS)
+    assert len({row.rule for row in codes.EXCLUSIONS}) == len(codes.EXCLUSIONS)
+
+
+def test_a_device_already_on_the_requests_version_is_an_exclusion_of_our_own() -> None:
+    """Our rule, with its reason: such a device is named in NotApplicableFirmwareDeviceIDList (DUIS has no
+    list of its own for it), and the W110401/W110101 rows say so."""
+    (row,) = [row for row in codes.EXCLUSIONS if "already running the request's firmware version" in row.rule]
+    assert row.warning_list == "NotApplicableFirmwareDeviceIDList"
+    assert row.visibility is codes.ASSUMED
+    assert row.source.startswith("our rule") and "network capacity" in row.source
+    assert "already-installed" in row.source
+    for code in (codes.PPMID_DEVICES_EXCLUDED, codes.FIRMWARE_DEVICES_EXCLUDED):
+        meaning = codes.response_code(code).meaning
+        assert "already running the request's version" in meaning
+        assert "NotApplicableFirmwareDeviceIDList" in meaning

@@ -74,11 +74,12 @@ from hanota.inventory.interest import (
 )
 
 ACCEPTED = "Accepted"
-INVALID = "InvalidDeviceIDList"
-NOT_COMMISSIONED = "NotCommissionedDeviceIDList"
-NOT_APPLICABLE = "NotApplicableFirmwareDeviceIDList"
-IN_PROGRESS = "OtherRequestInProgressList"
-INVALID_GBCS = "InvalidGBCSVersionList"
+# the warning lists (which rule feeds which: the table above, and `codes.EXCLUSIONS`)
+INVALID = codes.INVALID_DEVICE_ID_LIST
+NOT_COMMISSIONED = codes.NOT_COMMISSIONED_LIST
+NOT_APPLICABLE = codes.NOT_APPLICABLE_FIRMWARE_LIST
+IN_PROGRESS = codes.OTHER_REQUEST_IN_PROGRESS_LIST
+INVALID_GBCS = codes.INVALID_GBCS_VERSION_LIST
 WARNING_LISTS = (INVALID, NOT_COMMISSIONED, NOT_APPLICABLE, IN_PROGRESS, INVALID_GBCS)
 IN_FLIGHT_STATES = ("accepted", "sent", "transferred")
 #: the reason's tail for a device already running the request's version (after "current firmware <version> ")

@@ -1,8 +1,9 @@
-"""DUIS data in one place: the SRV matrix, the response codes and the DCC alert codes.
+"""DUIS data in one place: the SRV matrix, the response codes, the device exclusions of SR 11.4/11.1 (which
+warning list each excluded device is named in, and why) and the DCC alert codes.
 
 Every row says whether its meaning is **public** (named source) or **assumed** (our rule, because the public
 material gives the code but not its meaning, or gives neither). Correct a row here and the whole product
-follows. `render_markdown()` prints the three tables for the closing note.
+follows. `render_markdown()` prints the four tables for the closing note.
 
 Choosing the assumed codes
 --------------------------
@@ -18,6 +19,14 @@ SR-specific codes follow DUIS's ``E<SR><SRV><nn>`` pattern; the schema lists E11
 E110405, W110401 for 11.4 and E110101, E110102, E110103, E110105, E110106, W110101 for 11.1. Their meanings
 are not public; ours are below. 11.4 has one code fewer than 11.1, so "image not for the request's device
 types" uses the public E11 (SRV not valid for the device type) for 11.4.
+
+Device exclusions
+-----------------
+An 11.4/11.1 accepted with some devices left out answers W110401/W110101 with a ``DSPUpdate(PPMID)Firmware
+Warning`` naming them in five lists. The lists are in the schema (and domain.md §3); which device goes in
+which list is not public, so every row of `EXCLUSIONS` is our rule. A case DUIS has no list for goes in the
+nearest one with its own reason (the reason is kept per device and shown in the SSI): a device already
+running the request's firmware version is named in ``NotApplicableFirmwareDeviceIDList``.
 """
 
 from __future__ import annotations
@@ -45,6 +54,14 @@ SRC_SCHEMA_ALERT = "code exists in duis-5.4.xsd DCCAlertCode; meaning not public
 SRC_SR_CODE = "code public (duis-5.4.xsd); meaning our rule"
 SRC_DOMAIN = "domain.md §3 (SECMP0007 public record)"
 SRC_OURS = "our rule (this product)"
+SRC_WARNING_LIST = (
+    "list exists in duis-5.4.xsd DSPUpdate(PPMID)FirmwareWarning; which devices go in it: our rule"
+)
+SRC_SAME_VERSION = (
+    "our rule: updating a device to the version it already runs costs network capacity for nothing and would be"
+    " counted as a success although nothing changed; fleet OTA managers do likewise (Mender reports such a"
+    " device as 'already-installed' instead of updating it); DUIS has no list of its own for it"
+)
 
 # The DCC's own EUI: the Access Control Broker, target of every non-device request.
 DCC_EUI = "90-B3-D5-1F-30-00-00-02"
@@ -409,7 +426,9 @@ RESPONSE_CODES: tuple[ResponseCodeRow, ...] = (
     ResponseCodeRow(
         PPMID_DEVICES_EXCLUDED,
         "PPMID_DEVICES_EXCLUDED",
-        "11.4: accepted with some devices excluded (DSPUpdatePPMIDFirmwareWarning lists them and why)",
+        "11.4: accepted with some devices excluded (DSPUpdatePPMIDFirmwareWarning lists them; which list and"
+        " why: the device exclusions table). A device already running the request's version is excluded"
+        " (NotApplicableFirmwareDeviceIDList), not updated again nor counted as a success",
         ASSUMED,
         SRC_SR_CODE,
     ),
@@ -451,7 +470,9 @@ RESPONSE_CODES: tuple[ResponseCodeRow, ...] = (
     ResponseCodeRow(
         FIRMWARE_DEVICES_EXCLUDED,
         "FIRMWARE_DEVICES_EXCLUDED",
-        "11.1: accepted with some devices excluded (DSPUpdateFirmwareWarning lists them and why)",
+        "11.1: accepted with some devices excluded (DSPUpdateFirmwareWarning lists them; which list and why:"
+        " the device exclusions table). A device already running the request's version is excluded"
+        " (NotApplicableFirmwareDeviceIDList), not updated again nor counted as a success",
         ASSUMED,
         SRC_SR_CODE,
     ),
@@ -482,6 +503,84 @@ def response_code(code: str) -> ResponseCodeRow:
 def is_known_response_code(code: str) -> bool:
     """True if the product's table has `code`."""
     return code in _RESPONSE_BY_CODE
+
+
+# --------------------------------------------------------------------------------------------------
+# Device exclusions of SR 11.4 / 11.1 (the warning lists of W110401 / W110101)
+# --------------------------------------------------------------------------------------------------
+
+#: The five lists of DSPUpdatePPMIDFirmwareWarning / DSPUpdateFirmwareWarning, in schema order.
+INVALID_DEVICE_ID_LIST = "InvalidDeviceIDList"
+NOT_COMMISSIONED_LIST = "NotCommissionedDeviceIDList"
+NOT_APPLICABLE_FIRMWARE_LIST = "NotApplicableFirmwareDeviceIDList"
+OTHER_REQUEST_IN_PROGRESS_LIST = "OtherRequestInProgressList"
+INVALID_GBCS_VERSION_LIST = "InvalidGBCSVersionList"
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRow:
+    """A reason a device is left out of an accepted 11.4/11.1, and the warning list that names it."""
+
+    rule: str
+    warning_list: str
+    visibility: Visibility
+    source: str
+
+
+#: In the order the rules are applied (hanota.dsp.update_firmware): a device lands in the first that holds.
+EXCLUSIONS: tuple[ExclusionRow, ...] = (
+    ExclusionRow("not in the inventory", INVALID_DEVICE_ID_LIST, ASSUMED, SRC_WARNING_LIST),
+    ExclusionRow(
+        "type not a target of the SR (11.4: PPMID, IHD; 11.1: ESME, GSME)",
+        INVALID_DEVICE_ID_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+    ExclusionRow(
+        "the sender is not an interested supplier of the device",
+        INVALID_DEVICE_ID_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+    ExclusionRow(
+        "SMI status not Commissioned (IHDs have none)", NOT_COMMISSIONED_LIST, ASSUMED, SRC_WARNING_LIST
+    ),
+    ExclusionRow(
+        "manufacturer or model not the CPL entry's, or hardware version outside the CPL entry's or the image"
+        " header's range",
+        NOT_APPLICABLE_FIRMWARE_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+    ExclusionRow(
+        "no recorded firmware version (A-001)", NOT_APPLICABLE_FIRMWARE_LIST, ASSUMED, SRC_WARNING_LIST
+    ),
+    ExclusionRow(
+        "already running the request's firmware version (nothing to update)",
+        NOT_APPLICABLE_FIRMWARE_LIST,
+        ASSUMED,
+        SRC_SAME_VERSION,
+    ),
+    ExclusionRow(
+        "current firmware not on the CPL, or not upgradeable",
+        NOT_APPLICABLE_FIRMWARE_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+    ExclusionRow(
+        "(11.4) the device's Comms Hub does not support HAN-device OTA",
+        INVALID_GBCS_VERSION_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+    ExclusionRow(
+        "the same sender already has this image in flight for the device (another sender's request is"
+        " forwarded, A-008)",
+        OTHER_REQUEST_IN_PROGRESS_LIST,
+        ASSUMED,
+        SRC_WARNING_LIST,
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -585,7 +684,7 @@ def _md_table(header: list[str], rows: Iterable[list[str]]) -> str:
 
 
 def render_markdown() -> str:
-    """The SRV matrix, response codes and alert codes as Markdown tables."""
+    """The SRV matrix, response codes, device exclusions and alert codes as Markdown tables."""
     srvs = _md_table(
         ["SRV", "name", "CV", "roles", "body element", "served at /api/v1/serviceD"],
         (
@@ -604,6 +703,10 @@ def render_markdown() -> str:
         ["code", "name", "meaning", "public/assumed", "source"],
         ([row.code, row.name, row.meaning, row.visibility.value, row.source] for row in RESPONSE_CODES),
     )
+    exclusions = _md_table(
+        ["device excluded when", "warning list", "public/assumed", "source"],
+        ([row.rule, row.warning_list, row.visibility.value, row.source] for row in EXCLUSIONS),
+    )
     alerts = _md_table(
         ["code", "DCCAlert payload", "meaning", "public/assumed", "source"],
         ([row.code, row.payload, row.meaning, row.visibility.value, row.source] for row in ALERT_CODES),
@@ -613,6 +716,8 @@ def render_markdown() -> str:
         + srvs
         + "\n\n### Response codes\n\n"
         + responses
+        + "\n\n### Device exclusions of SR 11.4 / 11.1 (W110401 / W110101)\n\n"
+        + exclusions
         + "\n\n### DCC alert codes\n\n"
         + alerts
         + "\n"

@@ -1,12 +1,15 @@
 """Realistic firmware campaigns on a synthetic estate: which supplier sends, to which devices, which image.
 
 A supplier updates one model at a time (an image is for one manufacturer's image type and hardware range),
-so a campaign is: the supplier interested in the most devices of the model, its devices of that model
-(listed in no particular order), and a real OTA file of the model's newest Active release, whose
-Manufacturer Image is the catalogue's synthetic one (so its hash is the CPL's).
+so a campaign is: the supplier interested in the most devices of the model that need the update, those of
+its devices (listed in no particular order), and a real OTA file of the model's newest Active release,
+whose Manufacturer Image is the catalogue's synthetic one (so its hash is the CPL's).
 
-Not every listed device will be accepted: like a real supplier's list, it holds IHDs with no recorded
-firmware version (A-001), devices on hubs without HAN OTA, hardware outside the image's range, and so on.
+A device needs the update unless the inventory says it already runs the release: a supplier knows its
+devices' versions (activation alerts, SR 8.2), and the DSP would exclude such a device anyway (our rule,
+`hanota.duis.codes.EXCLUSIONS`). Otherwise not every listed device will be accepted: like a real
+supplier's list, it holds IHDs with no recorded firmware version (A-001), devices on hubs without HAN OTA,
+hardware outside the image's range, and so on.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from hanota.estate.catalogue import IMAGE_SIZE, MODELS, Model, synthetic_manufac
 from hanota.firmware import build_image
 from hanota.inventory.interest import INTERESTED_FROM
 
-_INTERESTED = INTERESTED_FROM + "WHERE d.device_type = :type AND d.manufacturer = :mfr AND d.model = :model"
+# the model's devices that need the release (not recorded as running it; no recorded version counts as needing
+# it), with the suppliers interested in them
+_INTERESTED = INTERESTED_FROM + (
+    "WHERE d.device_type = :type AND d.manufacturer = :mfr AND d.model = :model"
+    " AND (d.firmware_version IS NULL OR d.firmware_version <> :version)"
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,16 @@ def release_image(
 def plan(
     engine: Engine, model: Model, n: int, now: datetime, *, sender: str | None = None, seed: int = 1
 ) -> Campaign:
-    """Up to `n` devices of `model` that `sender` (default: the supplier with the most of them) supplies."""
-    params = {"now": now, "type": model.device_type, "mfr": model.manufacturer, "model": model.model}
+    """Up to `n` devices of `model` that `sender` (default: the supplier with the most of them) supplies and
+    that are not already on the campaign's release."""
+    image, version = release_image(model)
+    params = {
+        "now": now,
+        "type": model.device_type,
+        "mfr": model.manufacturer,
+        "model": model.model,
+        "version": version,
+    }
     now_param = bindparam("now", type_=UTCDateTime())
     with engine.connect() as conn:
         if sender is None:
@@ -100,6 +116,5 @@ def plan(
         )
     rng = random.Random(seed)  # noqa: S311 - a shuffle, not a secret
     rng.shuffle(ids)  # a real list is in no particular order
-    image, version = release_image(model)
     srv = "11.1" if model.device_type in ("ESME", "GSME") else "11.4"
     return Campaign(srv, sender, model, version, image, tuple(ids[:n]))

@@ -13,7 +13,7 @@ from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.outbox import AlertWriter, PendingAlert
 from hanota.api.app import AppContext
 from hanota.clock import ManualClock
-from hanota.db.models import AlertOutbox, User
+from hanota.db.models import AlertOutbox, AlertRecipient, User
 from hanota.duis import RequestID, Signer, codes
 from hanota.duis.models import (
     ActivationResult,
@@ -73,6 +73,11 @@ class Store:
         w = DeliveryWorker(self.engine, self.clock, name=name, **kw)  # type: ignore[arg-type]
         self.workers.append(w)
         return w
+
+    def recipient(self, eui: str) -> AlertRecipient:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(AlertRecipient).where(AlertRecipient.recipient_eui == eui)).one()
+            return row  # type: ignore[return-value]
 
     def rows(self) -> dict[str, AlertOutbox]:
         with self.engine.connect() as conn:

@@ -15,9 +15,10 @@ from alerts_testkit import Store, pending
 from sqlalchemy import text
 
 import crafted
-from hanota.alerts.delivery import Backoff, DeliveryWorker
+from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.receiver import RunningReceiver
 from hanota.api.app import build_context, create_app, make_delivery
+from hanota.retry import RetryPolicy
 from hanota.settings import Settings
 from liveserver import LiveServer
 
@@ -53,39 +54,49 @@ def test_alerts_reach_each_suppliers_endpoint_once_with_exact_signed_bytes(
     assert worker.run_once() == 0  # nothing left to claim
 
 
-def test_failing_endpoint_is_retried_with_growing_backoff_then_each_alert_is_stored_once(
+def test_failing_endpoint_is_paused_then_probed_one_alert_at_a_time_until_it_recovers(
     store: Store, receiver: RunningReceiver
 ) -> None:
-    """While the endpoint answers 503 nothing is marked delivered; each failure is rescheduled after a backoff
-    drawn from [c/2, c] with c doubling (2 s, 4 s, …) and the error recorded; no attempt happens before it is
-    due. When the endpoint recovers every alert is delivered and the receiver stores each ID exactly once."""
+    """While the endpoint answers 503 nothing is marked delivered: the first failed POST pauses the recipient
+    (its backoff drawn from [c/2, c], c = 2 s, 4 s, …) and releases the alerts claimed with it unsent; no POST
+    happens during a pause, and after it one alert probes the endpoint. When a probe is delivered the
+    recipient is healthy again and every alert is delivered, each stored once."""
     store.set_endpoint(crafted.S1, receiver.endpoint_for(crafted.S1))
     store.write([pending(n, crafted.S1) for n in range(20)])
-    worker = store.worker(backoff=Backoff(base_seconds=2, max_seconds=600), rng=random.Random(5))
+    worker = store.worker(per_recipient=1, policy=RetryPolicy(base_seconds=2, max_seconds=600),
+                          rng=random.Random(5))  # fmt: skip
     r = receiver.receiver
     r.set_failing(True)
-    t0 = store.clock.now()
-    for attempt, ceiling in ((1, 2.0), (2, 4.0), (3, 8.0)):
-        assert worker.run_once() == 20
-        rows = store.rows().values()
-        for row in rows:
-            assert row.delivered_at is None and row.attempts == attempt and row.last_error == "HTTP 503"
-            wait = (row.next_attempt_at - store.clock.now()).total_seconds()
-            assert ceiling / 2 <= wait <= ceiling
-        assert worker.run_once() == 0  # not due yet
-        store.clock.advance(ceiling)
-    assert r.failed_on_purpose == 60 and r.unique == 0
-    r.set_failing(False)
     assert worker.run_once() == 20
-    assert r.unique == 20 and r.duplicates == 0 and r.failed_on_purpose == 60
-    assert all(row.delivered_at is not None and row.attempts == 4 for row in store.rows().values())
-    assert store.clock.now() - t0 == timedelta(seconds=14)
+    assert r.posts == 1, "one POST failed; the other 19 were released unsent"
+    rows = list(store.rows().values())
+    (tried,) = [row for row in rows if row.tries]
+    assert tried.tries == 1 and tried.last_error == "HTTP 503" and tried.dead_at is None
+    assert all(row.next_attempt_at == store.clock.now() for row in rows if row is not tried)
+    for failures, ceiling in ((1, 2.0), (2, 4.0), (3, 8.0)):
+        pause = store.recipient(crafted.S1)
+        assert pause.failures == failures
+        wait = (pause.paused_until - store.clock.now()).total_seconds()
+        assert ceiling / 2 <= wait <= ceiling
+        assert worker.run_once() == 0, "nothing is claimed for a paused recipient"
+        store.clock.advance(ceiling)
+        assert worker.run_once() == 1, "one probe once the pause is over"
+    assert r.posts == 4 and r.unique == 0
+    r.set_failing(False)
+    store.clock.advance(16)
+    assert worker.run_once() == 1  # the probe, delivered: the recipient is healthy again
+    assert store.recipient(crafted.S1).failures == 0
+    store.clock.advance(600)  # past every alert's own backoff
+    while worker.run_once():
+        pass
+    assert r.unique == 20 and r.duplicates == 0
+    assert all(row.delivered_at is not None and row.last_error is None for row in store.rows().values())
 
 
-def test_backoff_doubles_up_to_its_cap_and_honours_a_longer_retry_after() -> None:
+def test_retry_policy_backoff_doubles_up_to_its_cap_and_honours_a_longer_retry_after() -> None:
     """Backoff ceilings are base·2^(n-1) capped; delays lie in the upper half; Retry-After wins when longer
     (never past the cap)."""
-    b = Backoff(base_seconds=1, max_seconds=60)
+    b = RetryPolicy(base_seconds=1, max_seconds=60)
     assert [b.ceiling(n) for n in (1, 2, 3, 6, 7, 50, 10_000)] == [1, 2, 4, 32, 60, 60, 60]
     rng = random.Random(1)
     for n in range(1, 12):
@@ -95,7 +106,7 @@ def test_backoff_doubles_up_to_its_cap_and_honours_a_longer_retry_after() -> Non
     assert b.delay(1, rng, retry_after=3600) == 60
     assert b.delay(6, random.Random(2), retry_after=1) >= 16
     with pytest.raises(ValueError, match="base_seconds"):
-        Backoff(base_seconds=0)
+        RetryPolicy(base_seconds=0)
 
 
 def test_receiver_retry_after_sets_the_next_attempt(store: Store, receiver: RunningReceiver) -> None:

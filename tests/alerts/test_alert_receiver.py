@@ -17,7 +17,7 @@ from alerts_testkit import Store, pending
 import crafted
 from duisclient import signer_for
 from hanota.alerts.outbox import AlertWriter
-from hanota.alerts.receiver import Receiver, RunningReceiver
+from hanota.alerts.receiver import MAX_ALERT_BYTES, Receiver, RunningReceiver
 
 
 def _alert(store: Store, n: int, recipient: str = crafted.S1) -> tuple[str, bytes]:
@@ -69,14 +69,15 @@ def test_forged_or_altered_alerts_are_refused_and_not_stored(store: Store, recei
 
 
 def test_requests_that_are_not_alerts_get_4xx(store: Store, receiver: RunningReceiver) -> None:
-    """No alert ID or a bad one: 400; not XML media: 415; over 1 MiB: 413; another path: 404."""
+    """No alert ID or a bad one: 400; not XML media: 415; over 16 MiB (MAX_ALERT_BYTES): 413; another
+    path: 404."""
     url = receiver.endpoint_for(crafted.S1)
     alert_id, body = _alert(store, 1)
     assert _post(url, None, body).status_code == 400
     assert _post(url, "has space", body).status_code == 400
     assert _post(url, "x" * 201, body).status_code == 400
     assert _post(url, alert_id, body, "application/json").status_code == 415
-    assert _post(url, alert_id, b"<a>" + b"x" * (1024 * 1024) + b"</a>").status_code == 413
+    assert _post(url, alert_id, b"<a>" + b"x" * MAX_ALERT_BYTES + b"</a>").status_code == 413
     assert _post(f"{receiver.url}/elsewhere", alert_id, body).status_code == 404
     assert httpx.get(f"{receiver.url}/healthz").text == "ok\n"
     assert receiver.receiver.unique == 0

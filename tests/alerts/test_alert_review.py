@@ -20,11 +20,11 @@ from api.conftest import Live
 from api.test_routing import submit
 from duisclient import signer_for
 from hanota.alerts import mailbox
-from hanota.alerts.delivery import _retry_after
 from hanota.alerts.outbox import AlertWriter
 from hanota.alerts.receiver import Receiver, Stored
 from hanota.csp.interface import SIGNATURE_HEADER, region_key, sign_body
 from hanota.db.models import CSPEventCursor, RequestCounter, RequestDevice
+from hanota.retry import retry_after_seconds as _retry_after
 
 _counter = itertools.count(9_000_000)
 live = api_conftest.live  # the fixture of tests/api: a real DSP server with CSP routing

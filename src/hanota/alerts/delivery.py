@@ -2,24 +2,33 @@
 
 What a receiver sees, per alert: one ``POST`` of exactly the signed bytes in ``alert_outbox.body``
 (``Content-Type: application/xml``) with the alert's stable ID in ``X-DCC-Alert-ID`` and its code in
-``X-DCC-Alert-Code``. Any 2xx marks the alert delivered; anything else (another status, a refused
-connection, a timeout) is a failed attempt: the alert is tried again after an exponential backoff with
-jitter (``Backoff``: 2 s, 4 s, 8 s … capped at 10 minutes, each delay drawn from its upper half, or the
-receiver's ``Retry-After`` if that is longer), and ``last_error`` says what happened. There is no last
-attempt: an alert is retried until it is delivered (at least once), and since its ID never changes a
-receiver deduplicates by it.
+``X-DCC-Alert-Code``. Any 2xx marks the alert delivered. Anything else (another status, a refused
+connection, a timeout) is a failed try, handled by the shared `hanota.retry.RetryPolicy`, in **wall**
+seconds whatever the simulation clock's speed:
 
-Claiming is a lease of ``lease_seconds`` of wall time (under a `ScaledClock` it is stored as that many
-wall seconds of virtual time, so the lease means the same whatever the speed, while backoff delays are
-clock time, as everything the simulation does). A claim moves ``next_attempt_at`` to the end of the
-lease and adds one to ``attempts`` in one transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
-concurrent workers take disjoint rows; SQLite: the store's single writer). Nobody else claims the row
-until the lease ends; a worker never starts a POST that could still be running when its lease ends
-(``lease_seconds`` > ``timeout_seconds``), so two workers never send the same alert at the same time. A
-worker that dies after sending and before recording leaves the row to be claimed again when the lease
-ends: the same alert is sent again, with the same ID. ``attempts`` (raised by each claim) is the fencing
-token: a worker whose lease has passed to another can no longer reschedule the row. A 2xx is recorded
-whoever holds the lease (the receiver has the alert).
+- the alert is tried again after an exponential backoff with jitter (2 s, 4 s, 8 s … capped at 30 minutes,
+  each delay drawn from its upper half), or after the receiver's ``Retry-After`` if that is longer;
+- **the recipient pauses too**: after a POST that got no answer, a 5xx, 408, 425 or 429, none of that
+  recipient's alerts is sent until its own backoff ends (``alert_recipients``), and then one alert at a
+  time (a probe) until one is delivered. So an endpoint that is down or overloaded sees about one POST per
+  backoff period, not one per alert, and the other recipients are not held at all. A permanent refusal
+  (another 4xx) is about that alert: the endpoint answered, so only the alert backs off;
+- **dead letters**: an alert refused with a 4xx other than 408/425/429 three times, tried 50 times, or still
+  undelivered 72 wall hours after it was written is dead-lettered (``dead_at``): kept with its last error,
+  never sent again by itself, listed by ``hanota alerts outbox --dead`` and on the SSI's outbox page, and
+  sent again by hand (``hanota alerts redeliver`` or the page's button), with the same ID;
+- logging is one line per state change (an endpoint starts failing, recovers; alerts are dead-lettered),
+  never one per attempt.
+
+Claiming is a lease of ``lease_seconds`` of wall time (stored as that many wall seconds of clock time). A
+claim moves ``next_attempt_at`` to the end of the lease and adds one to ``attempts`` in one transaction
+(PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent workers take disjoint rows; SQLite: the store's single
+writer). Nobody else claims the row until the lease ends; a worker never starts a POST that could still be
+running when its lease ends (``lease_seconds`` > ``timeout_seconds``), so two workers never send the same
+alert at the same time. A worker that dies after sending and before recording leaves the row to be claimed
+again when the lease ends: the same alert is sent again, with the same ID. ``attempts`` (raised by each
+claim) is the fencing token: a worker whose lease has passed to another can no longer reschedule the row.
+``tries`` counts the POSTs actually made (what the cap counts). A 2xx is recorded whoever holds the lease.
 
 The endpoint is read from ``users.alert_endpoint`` when the alert is claimed, so a User who changes it is
 served at the new address from the next attempt. A row whose recipient has no endpoint (any more) moves to
@@ -27,28 +36,43 @@ the mailbox (``mailbox = true``), from where the User pulls it (`hanota.alerts.m
 in the mailbox even if the User later gets an endpoint.
 
 HTTP is aiohttp on an event loop the worker owns: keep-alive connections, at most ``concurrency`` requests
-in flight. (httpx's async client measured ~570 requests/s with 16 connections on this machine against
-~14,000/s for aiohttp; see ``bench/bench_alerts.py``.)
+in flight, at most ``per_recipient`` of them to one recipient, each bounded by ``timeout_seconds``.
+`run_forever` pipelines: it claims, POSTs and records continuously, so an alert to a healthy endpoint is
+never held behind a slow one (a stalled endpoint occupies at most ``per_recipient`` slots). `run_once`
+(claim → send → record) is the same work in lockstep, for tests and benchmarks. (httpx's async client
+measured ~570 requests/s with 16 connections on this machine against ~14,000/s for aiohttp; see
+``bench/bench_alerts.py``.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import aiohttp
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from hanota.background import poll_until_stopped
 from hanota.clock import Clock
-from hanota.db.models import AlertOutbox, User
+from hanota.db.bulk import insert_or_ignore
+from hanota.db.models import AlertOutbox, AlertRecipient, User
 from hanota.logs import get_logger
+from hanota.retry import (
+    RetryPolicy,
+    is_permanent,
+    retry_after_seconds,
+    to_clock_seconds,
+    wall_seconds_between,
+)
 
 log = get_logger("hanota.alerts.delivery")
 
@@ -56,29 +80,9 @@ ALERT_ID_HEADER = "X-DCC-Alert-ID"
 ALERT_CODE_HEADER = "X-DCC-Alert-Code"
 _MAX_ERROR = 1000
 _IN_CHUNK = 500  # ids per `IN (…)` when recording (well under every driver's parameter limit)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: attempt n waits a time drawn from [c/2, c], c = min(cap, base·2^(n-1))."""
-
-    base_seconds: float = 2.0
-    max_seconds: float = 600.0
-
-    def __post_init__(self) -> None:
-        if not (0 < self.base_seconds <= self.max_seconds):
-            raise ValueError("Backoff needs 0 < base_seconds <= max_seconds")
-
-    def ceiling(self, attempts: int) -> float:
-        """The longest wait after the `attempts`-th failed attempt (1-based)."""
-        return min(self.max_seconds, self.base_seconds * 2.0 ** min(max(attempts - 1, 0), 60))
-
-    def delay(self, attempts: int, rng: random.Random, retry_after: float | None = None) -> float:
-        ceiling = self.ceiling(attempts)
-        drawn = ceiling / 2 + rng.uniform(0, ceiling / 2)
-        if retry_after is not None and retry_after > drawn:
-            return min(retry_after, self.max_seconds)
-        return drawn
+_AGE_SWEEP_WALL_SECONDS = 10.0  # how often a worker dead-letters a paused recipient's over-age backlog
+RELEASED = "lease too short to send; released"
+HELD = "recipient paused after a failure; released"
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class ClaimedAlert:
     endpoint: str
     body: bytes
     attempts: int  # including this one: the fencing token of this claim
+    tries: int  # POSTs made before this claim
+    created_at: datetime
     lease_until: datetime  # in the clock's time, as stored
     wall_deadline: float  # the same moment in this process's monotonic seconds
 
@@ -103,6 +109,7 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None
     skipped: bool = False
+    permanent: bool = False  # a refusal no retry changes (a 4xx but 408/425/429, an unusable endpoint)
 
     @property
     def delivered(self) -> bool:
@@ -116,6 +123,7 @@ class RunCounts:
     failed: int = 0
     released: int = 0
     to_mailbox: int = 0
+    dead: int = 0
 
 
 class Transport(Protocol):
@@ -147,7 +155,7 @@ class AiohttpTransport:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, float | None]:
         async with self._open().post(url, data=body, headers=dict(headers), allow_redirects=False) as r:
             await r.release()
-            return r.status, _retry_after(r.headers.get("Retry-After"))
+            return r.status, retry_after_seconds(r.headers.get("Retry-After"))
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -163,15 +171,6 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is ignored); None if absent or not a small number."""
-    text = (value or "").strip()
-    # ASCII only: str.isdigit() also accepts e.g. '²', which float() refuses (the 2xx would count as failed)
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        return None
-    return float(text)
-
-
 def _endpoint_problem(endpoint: str) -> str | None:
     if not endpoint.startswith(("http://", "https://")) or len(endpoint) > 500:
         return f"endpoint {endpoint[:100]!r} is not an http(s) URL"
@@ -179,7 +178,7 @@ def _endpoint_problem(endpoint: str) -> str | None:
 
 
 class DeliveryWorker:
-    """Delivers outbox alerts. `run_once` = `claim` → `send` → `record`; `run_forever` loops on it.
+    """Delivers outbox alerts. `run_once` = `claim` → `send` → `record`; `run_forever` pipelines the same.
 
     Thread use: one thread at a time drives a worker (it owns an event loop); several workers, in threads or
     processes, may share the store.
@@ -193,14 +192,15 @@ class DeliveryWorker:
         name: str,
         batch_size: int = 500,
         concurrency: int = 32,
+        per_recipient: int = 8,
         lease_seconds: float = 120.0,
         timeout_seconds: float = 10.0,
-        backoff: Backoff | None = None,
+        policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         transport: Transport | None = None,
     ) -> None:
-        if batch_size < 1 or concurrency < 1:
-            raise ValueError("batch_size and concurrency must be positive")
+        if batch_size < 1 or concurrency < 1 or per_recipient < 1:
+            raise ValueError("batch_size, concurrency and per_recipient must be positive")
         if lease_seconds <= timeout_seconds:
             raise ValueError(
                 "the lease must be longer than one POST may take (lease_seconds > timeout_seconds)"
@@ -210,37 +210,46 @@ class DeliveryWorker:
         self.name = name
         self.batch_size = batch_size
         self.concurrency = concurrency
+        self.per_recipient = per_recipient
         self.lease_seconds = lease_seconds
         self.timeout_seconds = timeout_seconds
-        self.backoff = backoff or Backoff()
+        self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._transport = transport
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._held: dict[str, float] = {}  # recipient -> monotonic time of its last failure on this worker
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._gate: asyncio.Semaphore | None = None
+        self._last_sweep: datetime | None = None
         self.totals = RunCounts()
 
     # -- claim ---------------------------------------------------------------------------------------------
-    def claim(self, limit: int | None = None) -> list[ClaimedAlert]:
-        """Lease up to `limit` due alerts; rows whose recipient has no endpoint go to the mailbox instead."""
+    def claim(self, limit: int | None = None, busy: Sequence[str] = ()) -> list[ClaimedAlert]:
+        """Lease up to `limit` due alerts; rows whose recipient has no endpoint go to the mailbox instead.
+
+        Recipients in `busy` (this worker has enough of theirs in hand) are left out; so are paused
+        recipients, and a recipient whose endpoint is failing but whose pause is over gets one alert (a probe).
+        """
         now = self.clock.now()
-        lease_until = now + timedelta(seconds=self.lease_seconds * _speed(self.clock))
+        lease_until = now + to_clock_seconds(self.clock, self.lease_seconds)
         wall_deadline = time.monotonic() + self.lease_seconds
-        query = (
-            select(
-                AlertOutbox.id, AlertOutbox.alert_id, AlertOutbox.recipient_eui, AlertOutbox.code,
-                AlertOutbox.body, AlertOutbox.attempts,
-            )
-            .where(
-                AlertOutbox.delivered_at.is_(None),
-                AlertOutbox.mailbox.is_(False),
-                AlertOutbox.next_attempt_at <= now,
-            )
-            .order_by(AlertOutbox.next_attempt_at, AlertOutbox.id)
-            .limit(limit or self.batch_size)
-        )  # fmt: skip
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        limit = limit or self.batch_size
         with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            self._sweep_over_age(conn, now)
+            troubled = dict(
+                conn.execute(
+                    select(AlertRecipient.recipient_eui, AlertRecipient.paused_until).where(
+                        AlertRecipient.failures > 0
+                    )
+                ).all()
+            )
+            skip = set(busy) | set(troubled)
+            rows = list(conn.execute(self._due(now, limit, exclude=sorted(skip))).all())
+            probes = [
+                eui for eui, until in troubled.items() if eui not in busy and (until is None or until <= now)
+            ]
+            for eui in probes:
+                rows.extend(conn.execute(self._due(now, 1, only=eui)).all())
             if not rows:
                 return []
             recipients = sorted({r.recipient_eui for r in rows})
@@ -257,23 +266,89 @@ class DeliveryWorker:
                     .where(AlertOutbox.id.in_(chunk))
                     .values(attempts=AlertOutbox.attempts + 1, next_attempt_at=lease_until)
                 )
+            probing = sorted({r.recipient_eui for r in leased} & set(probes))
+            if probing:  # nobody else probes them while this probe is out
+                conn.execute(
+                    update(AlertRecipient)
+                    .where(AlertRecipient.recipient_eui.in_(probing))
+                    .values(paused_until=lease_until)
+                )
         if to_mailbox:
             self.totals = _add(self.totals, RunCounts(to_mailbox=len(to_mailbox)))
             log.info("alerts moved to the mailbox (recipient has no endpoint)", count=len(to_mailbox))
         return [
             ClaimedAlert(r.id, r.alert_id, r.recipient_eui, r.code, str(endpoints[r.recipient_eui]),
-                         bytes(r.body), r.attempts + 1, lease_until, wall_deadline)
+                         bytes(r.body), r.attempts + 1, r.tries, r.created_at, lease_until, wall_deadline)
             for r in leased
         ]  # fmt: skip
 
+    def _due(
+        self, now: datetime, limit: int, *, exclude: Sequence[str] = (), only: str | None = None
+    ) -> Any:  # a Select over the outbox columns
+        query = (
+            select(
+                AlertOutbox.id, AlertOutbox.alert_id, AlertOutbox.recipient_eui, AlertOutbox.code,
+                AlertOutbox.body, AlertOutbox.attempts, AlertOutbox.tries, AlertOutbox.created_at,
+            )
+            .where(
+                AlertOutbox.delivered_at.is_(None),
+                AlertOutbox.dead_at.is_(None),
+                AlertOutbox.mailbox.is_(False),
+                AlertOutbox.next_attempt_at <= now,
+            )
+            .order_by(AlertOutbox.next_attempt_at, AlertOutbox.id)
+            .limit(limit)
+        )  # fmt: skip
+        if only is not None:
+            query = query.where(AlertOutbox.recipient_eui == only)
+        elif exclude:
+            query = query.where(AlertOutbox.recipient_eui.not_in(list(exclude)))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return query
+
+    def _sweep_over_age(self, conn: Connection, now: datetime) -> None:
+        """Dead-letter what a failing recipient's pauses kept from ever being tried within the age limit."""
+        if self._last_sweep is not None and now - self._last_sweep < to_clock_seconds(
+            self.clock, _AGE_SWEEP_WALL_SECONDS
+        ):
+            return
+        self._last_sweep = now
+        oldest = now - to_clock_seconds(self.clock, self.policy.max_age_seconds)
+        failing = select(AlertRecipient.recipient_eui).where(AlertRecipient.failures > 0)
+        swept = conn.execute(
+            update(AlertOutbox)
+            .where(
+                AlertOutbox.delivered_at.is_(None),
+                AlertOutbox.dead_at.is_(None),
+                AlertOutbox.mailbox.is_(False),
+                AlertOutbox.created_at < oldest,
+                AlertOutbox.next_attempt_at <= now,
+                AlertOutbox.recipient_eui.in_(failing),
+            )
+            .values(
+                dead_at=now,
+                last_error="dead-lettered: its recipient's endpoint was failing past the age limit",
+            )
+        ).rowcount
+        if swept:
+            self.totals = _add(self.totals, RunCounts(dead=swept))
+            log.warning("alerts dead-lettered: recipient failing past the age limit", count=swept)
+
     # -- send ----------------------------------------------------------------------------------------------
     def send(self, claimed: Sequence[ClaimedAlert]) -> list[Outcome]:
-        """POST each claimed alert (at most `concurrency` at once); one outcome per alert, in order."""
+        """POST each claimed alert (at most `concurrency` at once, `per_recipient` per recipient); one
+        outcome per alert, in order."""
         if not claimed:
             return []
+        return self._event_loop().run_until_complete(self._send_all(claimed))
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
             self._loop = _new_event_loop()
-        return self._loop.run_until_complete(self._send_all(claimed))
+            self._gate = None
+            self._gates = {}
+        return self._loop
 
     def _transport_now(self) -> Transport:
         if self._transport is None:
@@ -283,77 +358,159 @@ class DeliveryWorker:
         return self._transport
 
     async def _send_all(self, claimed: Sequence[ClaimedAlert]) -> list[Outcome]:
-        transport = self._transport_now()
-        gate = asyncio.Semaphore(self.concurrency)
+        return list(await asyncio.gather(*(self._post_one(a) for a in claimed)))
 
-        async def one(a: ClaimedAlert) -> Outcome:
-            async with gate:
-                # never start a POST that could outlive the lease: another worker may claim it then
-                if time.monotonic() + self.timeout_seconds >= a.wall_deadline:
-                    return Outcome(a, skipped=True)
-                problem = _endpoint_problem(a.endpoint)
-                if problem is not None:
-                    return Outcome(a, error=problem)
-                headers = {
-                    "Content-Type": "application/xml",
-                    ALERT_ID_HEADER: a.alert_id,
-                    ALERT_CODE_HEADER: a.code,
-                }
-                try:
-                    status, retry_after = await transport.post(a.endpoint, a.body, headers)
-                except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
-                    return Outcome(a, error=f"{type(e).__name__}: {e}"[:_MAX_ERROR])
-                if 200 <= status < 300:
-                    return Outcome(a, status=status)
-                return Outcome(a, status=status, error=f"HTTP {status}", retry_after=retry_after)
-
-        return list(await asyncio.gather(*(one(a) for a in claimed)))
+    async def _post_one(self, a: ClaimedAlert) -> Outcome:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.concurrency)
+        lane = self._gates.setdefault(a.recipient, asyncio.Semaphore(self.per_recipient))
+        async with lane, self._gate:
+            if self._held.get(a.recipient, float("-inf")) > a.wall_deadline - self.lease_seconds:
+                # its endpoint failed after this alert was claimed: it waits for the recipient's backoff
+                return Outcome(a, skipped=True, error=HELD)
+            # never start a POST that could outlive the lease: another worker may claim it then
+            if time.monotonic() + self.timeout_seconds >= a.wall_deadline:
+                return Outcome(a, skipped=True, error=RELEASED)
+            problem = _endpoint_problem(a.endpoint)
+            if problem is not None:
+                return Outcome(a, error=problem, permanent=True)
+            headers = {
+                "Content-Type": "application/xml",
+                ALERT_ID_HEADER: a.alert_id,
+                ALERT_CODE_HEADER: a.code,
+            }
+            try:
+                status, retry_after = await self._transport_now().post(a.endpoint, a.body, headers)
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+                self._held[a.recipient] = time.monotonic()
+                return Outcome(a, error=(f"{type(e).__name__}: {e}".rstrip(": "))[:_MAX_ERROR])
+            if 200 <= status < 300:
+                self._held.pop(a.recipient, None)
+                return Outcome(a, status=status)
+            permanent = is_permanent(status)
+            if not permanent:
+                self._held[a.recipient] = time.monotonic()
+            return Outcome(
+                a, status=status, error=f"HTTP {status}", retry_after=retry_after, permanent=permanent
+            )
 
     # -- record --------------------------------------------------------------------------------------------
     def record(self, outcomes: Sequence[Outcome]) -> RunCounts:
-        """Mark 2xx alerts delivered, reschedule failures with backoff, release skipped ones, in one transaction."""
+        """In one transaction: mark 2xx alerts delivered, reschedule failures with backoff or dead-letter
+        them, release skipped ones, and pause or restore their recipients."""
         now = self.clock.now()
         delivered = [o.alert.pk for o in outcomes if o.delivered]
         failed = [o for o in outcomes if not o.delivered and not o.skipped]
         skipped = [o for o in outcomes if o.skipped]
+        params = []
+        dead: Counter[str] = Counter()
+        for o in failed:
+            tries = o.alert.tries + 1
+            verdict = self.policy.after_failure(
+                tries, wall_seconds_between(self.clock, o.alert.created_at, now), self.rng,
+                status=o.status, permanent=o.permanent, retry_after=o.retry_after,
+            )  # fmt: skip
+            error = o.error or "failed"
+            if verdict.dead:
+                dead[o.alert.recipient] += 1
+                error = f"{error}; dead-lettered: {verdict.dead_reason}"
+            params.append({
+                "b_pk": o.alert.pk, "b_attempts": o.alert.attempts, "b_tries": tries,
+                "b_next": now + to_clock_seconds(self.clock, verdict.wait_seconds),
+                "b_dead": now if verdict.dead else None, "b_error": error[:_MAX_ERROR],
+            })  # fmt: skip
         with self.engine.begin() as conn:
             for chunk in _chunks(delivered):
                 conn.execute(
                     update(AlertOutbox)
                     .where(AlertOutbox.id.in_(chunk), AlertOutbox.delivered_at.is_(None))
-                    .values(delivered_at=now, last_error=None)
+                    .values(
+                        delivered_at=now, last_error=None, last_attempt_at=now, tries=AlertOutbox.tries + 1
+                    )
                 )
-            fenced = (
-                update(AlertOutbox)
-                .where(
-                    AlertOutbox.id == bindparam("b_pk"),
-                    AlertOutbox.attempts == bindparam("b_attempts"),
-                    AlertOutbox.delivered_at.is_(None),
-                )
-                .values(next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"))
-            )
-            params = [
-                {
-                    "b_pk": o.alert.pk,
-                    "b_attempts": o.alert.attempts,
-                    "b_next": now
-                    + timedelta(seconds=self.backoff.delay(o.alert.attempts, self.rng, o.retry_after)),
-                    "b_error": (o.error or "failed")[:_MAX_ERROR],
-                }
-                for o in failed
-            ] + [
-                {"b_pk": o.alert.pk, "b_attempts": o.alert.attempts, "b_next": now,
-                 "b_error": "lease too short to send; released"}
-                for o in skipped
-            ]  # fmt: skip
             if params:
-                conn.execute(fenced, params)
-        for o in failed[:5]:
-            log.warning("alert delivery failed, will retry", alert_id=o.alert.alert_id,
-                        recipient=o.alert.recipient, attempts=o.alert.attempts, error=o.error)  # fmt: skip
-        counts = RunCounts(len(outcomes), len(delivered), len(failed), len(skipped))
+                conn.execute(
+                    update(AlertOutbox)
+                    .where(
+                        AlertOutbox.id == bindparam("b_pk"),
+                        AlertOutbox.attempts == bindparam("b_attempts"),
+                        AlertOutbox.delivered_at.is_(None),
+                    )
+                    .values(
+                        tries=bindparam("b_tries"), next_attempt_at=bindparam("b_next"),
+                        dead_at=bindparam("b_dead"), last_error=bindparam("b_error"), last_attempt_at=now,
+                    ),
+                    params,
+                )  # fmt: skip
+            if skipped:
+                conn.execute(
+                    update(AlertOutbox)
+                    .where(
+                        AlertOutbox.id == bindparam("b_pk"),
+                        AlertOutbox.attempts == bindparam("b_attempts"),
+                        AlertOutbox.delivered_at.is_(None),
+                    )
+                    .values(next_attempt_at=now),
+                    [{"b_pk": o.alert.pk, "b_attempts": o.alert.attempts} for o in skipped],
+                )
+            self._recipients(conn, outcomes, now)
+        for recipient, n in sorted(dead.items()):
+            log.warning("alerts dead-lettered", recipient=recipient, count=n,
+                        error=next(o.error for o in failed if o.alert.recipient == recipient))  # fmt: skip
+        counts = RunCounts(len(outcomes), len(delivered), len(failed), len(skipped), dead=sum(dead.values()))
         self.totals = _add(self.totals, counts)
         return counts
+
+    def _recipients(self, conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Pause each recipient that failed (its own backoff), restore each that got one delivered."""
+        ok = {o.alert.recipient for o in outcomes if o.delivered}
+        bad: dict[str, Outcome] = {}
+        for o in outcomes:  # a permanent refusal is about that alert: the endpoint is up and answering
+            if not o.delivered and not o.skipped and not o.permanent and o.alert.recipient not in ok:
+                bad[o.alert.recipient] = o
+        released = {o.alert.recipient for o in outcomes if o.skipped} - ok - set(bad)
+        touched = sorted(ok | set(bad) | released)
+        if not touched:
+            return
+        known = {
+            r.recipient_eui: r
+            for r in conn.execute(
+                select(AlertRecipient).where(AlertRecipient.recipient_eui.in_(touched))
+            ).all()
+        }
+        recovered = [eui for eui in sorted(ok) if eui in known and known[eui].failures > 0]
+        if recovered:
+            conn.execute(
+                update(AlertRecipient)
+                .where(AlertRecipient.recipient_eui.in_(recovered))
+                .values(failures=0, paused_until=None, failing_since=None, updated_at=now)
+            )
+            for eui in recovered:
+                log.info("alert endpoint recovered", recipient=eui, failed_for=str(now - known[eui].failing_since)
+                         if known[eui].failing_since else None)  # fmt: skip
+        for eui in sorted(released):  # a probe released unsent: the next claim may probe again
+            if eui in known and known[eui].failures > 0:
+                conn.execute(
+                    update(AlertRecipient).where(AlertRecipient.recipient_eui == eui).values(paused_until=now)
+                )
+        for eui, o in sorted(bad.items()):
+            before = known.get(eui)
+            failures = (before.failures if before is not None else 0) + 1
+            wait = self.policy.delay(failures, self.rng, o.retry_after)
+            values = {
+                "failures": failures,
+                "paused_until": now + to_clock_seconds(self.clock, wait),
+                "failing_since": before.failing_since if before is not None and before.failing_since else now,
+                "last_error": (o.error or "failed")[:_MAX_ERROR],
+                "updated_at": now,
+            }
+            if before is None:
+                conn.execute(insert_or_ignore(conn, AlertRecipient, key="recipient_eui").values(
+                    recipient_eui=eui, **values))  # fmt: skip
+            conn.execute(update(AlertRecipient).where(AlertRecipient.recipient_eui == eui).values(**values))
+            if failures == 1:
+                log.warning("alert endpoint failing: its alerts pause, then go one at a time",
+                            recipient=eui, error=o.error, pause_s=round(wait, 1))  # fmt: skip
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run_once(self, limit: int | None = None) -> int:
@@ -364,7 +521,67 @@ class DeliveryWorker:
         return len(claimed)
 
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
-        poll_until_stopped(self.run_once, stop, poll_seconds, what="alert delivery")
+        """Claim, POST and record continuously until `stop` is set (see the module docstring)."""
+        loop = self._event_loop()
+        try:
+            loop.run_until_complete(self._pipeline(stop, poll_seconds))
+        except Exception as e:  # the loop itself broke: fall back to the lockstep cycle
+            log.error(
+                "alert delivery pipeline failed; continuing in lockstep", error=f"{type(e).__name__}: {e}"
+            )
+            poll_until_stopped(self.run_once, stop, poll_seconds, what="alert delivery")
+
+    async def _pipeline(self, stop: threading.Event, poll_seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        store = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-store")
+        in_hand: Counter[str] = Counter()  # claimed and not yet recorded, per recipient
+        finished: list[Outcome] = []
+        wake = asyncio.Event()
+        tasks: set[asyncio.Task[Outcome]] = set()
+        backlog = self.per_recipient * 4  # what a worker takes in hand per recipient
+
+        def done(task: asyncio.Task[Outcome]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is None:
+                finished.append(task.result())
+            wake.set()
+
+        try:
+            while not stop.is_set():
+                try:
+                    claimed: list[ClaimedAlert] = []
+                    free = self.batch_size - sum(in_hand.values())
+                    if free > 0:
+                        busy = [r for r, n in in_hand.items() if n >= backlog]
+                        claimed = await loop.run_in_executor(store, self.claim, free, busy)
+                    for a in claimed:
+                        in_hand[a.recipient] += 1
+                        task = loop.create_task(self._post_one(a))
+                        tasks.add(task)
+                        task.add_done_callback(done)
+                    if finished:
+                        batch, finished[:] = list(finished), []
+                        await loop.run_in_executor(store, self.record, batch)
+                        for o in batch:
+                            in_hand[o.alert.recipient] -= 1
+                            if in_hand[o.alert.recipient] <= 0:
+                                del in_hand[o.alert.recipient]
+                        continue
+                    if not claimed:
+                        wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(wake.wait(), poll_seconds)
+                except Exception as e:  # the store away for a moment: log, wait, carry on
+                    log.error("alert delivery cycle failed", error=f"{type(e).__name__}: {e}")
+                    await asyncio.sleep(poll_seconds)
+            if tasks:  # let what is in flight finish (each POST is bounded by the timeout), then record it
+                await asyncio.wait(set(tasks), timeout=self.timeout_seconds + 1)
+            if finished:
+                await loop.run_in_executor(store, self.record, list(finished))
+        finally:
+            for task in tasks:
+                task.cancel()
+            store.shutdown(wait=True)
 
     def close(self) -> None:
         """Close the connections and the event loop (a no-op while another thread is still sending).
@@ -388,10 +605,30 @@ class DeliveryWorker:
         closer.join(timeout=10)
 
 
-def _speed(clock: Clock) -> float:
-    """Clock seconds per wall second (a `ScaledClock`'s speed; 1 otherwise)."""
-    speed = getattr(clock, "speed", 1.0)
-    return float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
+def redeliver(
+    conn: Connection, now: datetime, *, alert_ids: Sequence[str] = (), recipient: str | None = None
+) -> int:
+    """Send dead-lettered alerts again (by ID, or all of a recipient's, or all): they become due now with a
+    fresh try count, the same ID and bytes; their recipients' pauses are lifted. Returns how many."""
+    query = update(AlertOutbox).where(AlertOutbox.dead_at.is_not(None), AlertOutbox.delivered_at.is_(None))
+    if alert_ids:
+        query = query.where(AlertOutbox.alert_id.in_(list(alert_ids)))
+    if recipient is not None:
+        query = query.where(AlertOutbox.recipient_eui == recipient)
+    recipients = select(AlertOutbox.recipient_eui).where(AlertOutbox.dead_at.is_not(None))
+    if alert_ids:
+        recipients = recipients.where(AlertOutbox.alert_id.in_(list(alert_ids)))
+    if recipient is not None:
+        recipients = recipients.where(AlertOutbox.recipient_eui == recipient)
+    conn.execute(
+        update(AlertRecipient)
+        .where(AlertRecipient.recipient_eui.in_(recipients.distinct()))
+        .values(paused_until=None, updated_at=now)
+    )
+    n = conn.execute(query.values(dead_at=None, tries=0, next_attempt_at=now)).rowcount
+    if n:
+        log.info("dead-lettered alerts queued again by hand", count=n, recipient=recipient)
+    return int(n)
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
@@ -405,4 +642,5 @@ def _add(a: RunCounts, b: RunCounts) -> RunCounts:
         a.failed + b.failed,
         a.released + b.released,
         a.to_mailbox + b.to_mailbox,
+        a.dead + b.dead,
     )

@@ -4,9 +4,13 @@
 names whose endpoint it is) with the signed ``sr:Response`` as the body and the alert's ID in
 ``X-DCC-Alert-ID``. The receiver
 
-1. refuses what is not an alert: no or bad ID (400), not ``application/xml`` (415), over 1 MiB (413);
+1. refuses what is not an alert: no or bad ID (400), not ``application/xml`` (415), over 16 MiB (413);
 2. verifies the XML signature against the DSP's certificate (`hanota.duis.Verifier`, role 137) and reads the
-   alert from the signed content only (400 if it does not verify or is not a ``DCCAlertMessage``);
+   alert from the signed content only (400 if it does not verify or is not a DUIS ``Response``). Two kinds
+   arrive: DCC Alerts (a ``DCCAlertMessage``, counted under its DCCAlertCode) and the asynchronous answer
+   to a request that was held and then released or deleted by the DCC (quarantine: the request's own
+   DUIS response, counted under its response code, e.g. ``I0`` or ``E43``). Such an answer lists every
+   device of a 50,000-device request, hence the 16 MiB limit (it once refused those: wrong kind, over 1 MiB);
 3. deduplicates by alert ID: a resend of an ID it has (same bytes) is answered 200 and not stored again;
    the same ID with different bytes is refused (409) and counted as a conflict;
 4. stores the alert (in memory: ID, supplier, code; with ``store=`` also in a SQLite file, which is read
@@ -14,7 +18,8 @@ names whose endpoint it is) with the signed ``sr:Response`` as the body and the 
 
 ``GET /counts`` gives the counts as JSON, ``GET /healthz`` says ok. It can be told to fail: ``fail_next(n)``
 answers the next n alert POSTs with 503 (``Retry-After`` if given), ``set_failing(True)`` until told
-otherwise — to exercise the DSP's retries.
+otherwise (``status=`` another status, e.g. 400), ``stall(supplier, seconds)`` holds that supplier's POSTs
+before answering — to exercise the DSP's retries, dead letters and per-recipient isolation.
 
 From Python: ``Receiver(dsp_certificate)`` is the ASGI app; ``counts()``, ``by_supplier()``, ``posts_of(id)``
 report what arrived; ``serve_in_thread()`` runs it on a real port (``with receiver.serve_in_thread() as
@@ -24,6 +29,7 @@ with the hardened parser): only for measuring the sender (``bench/bench_alerts.p
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -43,7 +49,7 @@ from hanota.duis.models import DCCAlertMessage
 from hanota.duis.xmlparse import SR
 from hanota.errors import HanotaError
 
-MAX_ALERT_BYTES = 1024 * 1024
+MAX_ALERT_BYTES = 16 * 1024 * 1024
 _MAX_ID = 200
 
 Scope = MutableMapping[str, Any]
@@ -95,22 +101,34 @@ class Receiver:
         self._fail_next = 0
         self._failing = False
         self._retry_after: int | None = None
+        self._fail_status = 503
+        self._stalls: dict[str, float] = {}
         self._db: sqlite3.Connection | None = None
         if store is not None:
             self._open_store(store)
 
     # -- control and reports (thread-safe) ----------------------------------------------------------------
-    def fail_next(self, n: int, *, retry_after: int | None = None) -> None:
-        """Answer the next `n` alert POSTs with 503 (before looking at them)."""
+    def fail_next(self, n: int, *, retry_after: int | None = None, status: int = 503) -> None:
+        """Answer the next `n` alert POSTs with `status` (before looking at them)."""
         with self._lock:
             self._fail_next = n
             self._retry_after = retry_after
+            self._fail_status = status
 
-    def set_failing(self, failing: bool, *, retry_after: int | None = None) -> None:
-        """Answer every alert POST with 503 while `failing`."""
+    def set_failing(self, failing: bool, *, retry_after: int | None = None, status: int = 503) -> None:
+        """Answer every alert POST with `status` while `failing`."""
         with self._lock:
             self._failing = failing
             self._retry_after = retry_after
+            self._fail_status = status
+
+    def stall(self, supplier: str, seconds: float) -> None:
+        """Hold each POST to `supplier`'s path `seconds` before answering it (0: no more stalling)."""
+        with self._lock:
+            if seconds > 0:
+                self._stalls[supplier] = seconds
+            else:
+                self._stalls.pop(supplier, None)
 
     def counts(self) -> dict[str, int]:
         """Alerts stored, per DCCAlertCode (each alert ID once)."""
@@ -223,13 +241,20 @@ class Receiver:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         headers = {k.lower(): v for k, v in scope["headers"]}
         with self._lock:
+            stall = self._stalls.get(supplier, 0.0)
+        if stall:
+            await asyncio.sleep(stall)
+        with self._lock:
             if self._failing or self._fail_next > 0:
                 self._fail_next = max(0, self._fail_next - 1)
                 self.failed_on_purpose += 1
+                alert_id = headers.get(b"x-dcc-alert-id", b"").decode("latin-1").strip()
+                if alert_id:
+                    self._posts[alert_id] += 1
                 retry = (
                     [] if self._retry_after is None else [(b"retry-after", str(self._retry_after).encode())]
                 )
-                return 503, b"told to fail\n", retry
+                return self._fail_status, b"told to fail\n", retry
         if len(supplier) > _MAX_ID or "/" in supplier:
             return 404, b"not found\n", []
         alert_id = headers.get(b"x-dcc-alert-id", b"").decode("latin-1").strip()
@@ -239,10 +264,10 @@ class Receiver:
         media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > MAX_ALERT_BYTES:
-            return self._refuse(413, b"alert over 1 MiB\n")
+            return self._refuse(413, b"alert over 16 MiB\n")
         body = await _read(receive, MAX_ALERT_BYTES)
         if body is None:
-            return self._refuse(413, b"alert over 1 MiB\n")
+            return self._refuse(413, b"alert over 16 MiB\n")
         if not _valid_id(alert_id):
             return self._refuse(
                 400, b"X-DCC-Alert-ID missing or not a printable ID of at most 200 characters\n"
@@ -294,18 +319,21 @@ class Receiver:
         return status, text, []
 
     def _code_of(self, body: bytes) -> str:
-        """The DCCAlertCode, read from the signed content only (or, unverified, from the parsed document)."""
+        """The DCCAlertCode of an alert, or the response code of an asynchronous DUIS answer, read from the
+        signed content only (or, unverified, from the parsed document)."""
         if self._verifier is None:
             root = parse_document(body, max_bytes=MAX_ALERT_BYTES)
-            code = root.findtext(f"{SR}Body/{SR}DCCAlertMessage/{SR}DCCAlertCode")
+            code = root.findtext(f"{SR}Body/{SR}DCCAlertMessage/{SR}DCCAlertCode") or root.findtext(
+                f"{SR}Header/{SR}ResponseCode"
+            )
             if not code:
-                raise HanotaError("not a DCC alert")
+                raise HanotaError("not a DCC alert or DUIS response")
             return code
         verified = self._verifier.verify(body, now=self.clock.now())
         response = parse_response(verified.root)
-        if not isinstance(response.body, DCCAlertMessage):
-            raise HanotaError("a service response, not a DCC alert")
-        return response.body.code
+        if isinstance(response.body, DCCAlertMessage):
+            return response.body.code
+        return response.response_code
 
 
 async def _read(receive: Receive, limit: int) -> bytes | None:

@@ -303,7 +303,7 @@ class DistributionJob(Base):
         Integer, doc="0 = ESME/GSME firmware (11.1), 1 = HAN firmware (11.4)"
     )
     target_count: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), doc="pending | sending | sent | failed")
+    status: Mapped[str] = mapped_column(String(16), doc="pending | sending | sent | dead")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -311,13 +311,20 @@ class DistributionJob(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rejected_count: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dead_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), doc="dead-lettered after the retry cap; `hanota jobs retry` sends it again"
+    )
 
 
 class AlertOutbox(Base):
     """A signed DCC Alert waiting for (or done with) delivery; `alert_id` is stable across retries."""
 
     __tablename__ = "alert_outbox"
-    __table_args__ = (Index("ix_alert_outbox_pending", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_alert_outbox_pending", "delivered_at", "next_attempt_at"),
+        Index("ix_alert_outbox_dead", "dead_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(80), unique=True)
@@ -328,11 +335,37 @@ class AlertOutbox(Base):
     device_id: Mapped[str | None] = mapped_column(EUI)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body: Mapped[bytes] = mapped_column(LargeBinary, doc="the signed sr:Response, exactly the bytes sent")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(
+        Integer, default=0, doc="claims: the delivery lease's fencing token"
+    )
+    tries: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        doc="POSTs made and answered or failed (the retry cap counts these)",
+    )
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dead_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), doc="dead-lettered: no more automatic attempts; kept, and redeliverable by hand"
+    )
     mailbox: Mapped[bool] = mapped_column(Boolean, default=False, doc="no endpoint: held for pulling")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertRecipient(Base):
+    """A recipient's endpoint health: after a failed POST none of its alerts is sent before `paused_until`
+    (wall-clock backoff, `hanota.retry`), and then one at a time until one is delivered."""
+
+    __tablename__ = "alert_recipients"
+
+    recipient_eui: Mapped[str] = mapped_column(EUI, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, doc="consecutive failed POSTs (0: healthy)")
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # --- CSP gateway side (each gateway owns these rows for its region) ---
@@ -414,6 +447,11 @@ class CSPEventBatch(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dead_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), doc="dead-lettered: the DSP refused it for good; later batches wait behind it"
+    )
 
 
 class CSPEventCursor(Base):

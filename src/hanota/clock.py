@@ -71,33 +71,86 @@ class ScaledClock:
 
     With `wall_anchor` (a Unix time), elapsed wall time counts from that instant instead, on the system
     clock: processes that share (start, wall_anchor, speed) share one virtual time, also across restarts.
+
+    A clock can be held: it then reads `start` until `release()`, from which instant it runs again (the
+    demo holds its clock at a stated virtual time while it starts the service and submits its requests, so
+    that each run's requests carry the same virtual time of day). `hold()` stops a running clock where it is.
     """
 
-    def __init__(self, start: datetime, speed: float, *, wall_anchor: float | None = None) -> None:
+    def __init__(
+        self, start: datetime, speed: float, *, wall_anchor: float | None = None, held: bool = False
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("ScaledClock needs a timezone-aware start")
         if speed <= 0:
             raise ValueError("speed must be positive")
-        self.start = start
         self.speed = speed
-        self.wall_anchor = wall_anchor
-        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        # (start, wall anchor or None, monotonic t0, held): replaced as a whole, read without the lock
+        self._state = (start, wall_anchor, time.monotonic(), held)
 
-    def _elapsed(self) -> float:
-        if self.wall_anchor is not None:
-            return max(0.0, time.time() - self.wall_anchor)
-        return time.monotonic() - self._t0
+    @property
+    def start(self) -> datetime:
+        """Virtual time at the anchor (where a held clock stands)."""
+        return self._state[0]
+
+    @property
+    def wall_anchor(self) -> float | None:
+        """The Unix time at which the clock read `start`, or None (counting from creation or release)."""
+        return self._state[1]
+
+    @property
+    def held(self) -> bool:
+        return self._state[3]
+
+    @staticmethod
+    def _elapsed(state: tuple[datetime, float | None, float, bool]) -> float:
+        _start, anchor, t0, held = state
+        if held:
+            return 0.0
+        if anchor is not None:
+            return max(0.0, time.time() - anchor)
+        return time.monotonic() - t0
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=self._elapsed() * self.speed)
+        state = self._state
+        return state[0] + timedelta(seconds=self._elapsed(state) * self.speed)
 
     def virtual_seconds(self) -> float:
         """Virtual seconds elapsed since `start`."""
-        return self._elapsed() * self.speed
+        return self._elapsed(self._state) * self.speed
+
+    def hold(self) -> datetime:
+        """Stop the clock where it is; returns the virtual time it now reads until `release()`."""
+        with self._lock:
+            if not self.held:
+                now = self.now()
+                self._state = (now, None, time.monotonic(), True)
+            return self._state[0]
+
+    def release(self) -> float:
+        """Let a held clock run again from the time it reads; returns the new wall anchor (Unix time)."""
+        with self._lock:
+            start, anchor, t0, held = self._state
+            if held:
+                anchor = time.time()
+                self._state = (start, anchor, time.monotonic(), False)
+            elif anchor is None:  # running on the monotonic clock: give it the wall anchor it has
+                anchor = time.time() - (time.monotonic() - t0)
+                self._state = (start, anchor, t0, False)
+            return anchor
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds / self.speed)
+
+
+def next_at_hour(after: datetime, hour: int) -> datetime:
+    """The first instant strictly after `after` at `hour`:00:00 UTC (`hour` in 0..23)."""
+    if not 0 <= hour <= 23:
+        raise ValueError(f"hour must be 0..23, got {hour}")
+    candidate = utc(after).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return candidate if candidate > utc(after) else candidate + timedelta(days=1)
 
 
 def utc(dt: datetime) -> datetime:

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 
 from hanota.alerts import mailbox
 from hanota.alerts.receiver import Receiver
-from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.db.models import AlertOutbox
 from hanota.duis import (
@@ -64,9 +64,11 @@ class _Counter:
 def _post(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
     r = client.post(url, content=body, headers={"content-type": "application/xml"})
     if r.status_code != 200:
-        err_console.print(f"[red]HTTP {r.status_code}[/red]: {r.text.strip()[:500]}")
-        raise typer.Exit(1)
-    data: dict[str, Any] = r.json()
+        fail(f"the DSP answered HTTP {r.status_code} at {url}: {r.text.strip()[:500]}", EXIT_REFUSED)
+    try:
+        data: dict[str, Any] = r.json()
+    except ValueError:
+        fail(f"the answer from {url} is not JSON: is that a hanota DSP?", EXIT_REFUSED)
     return data
 
 
@@ -92,17 +94,18 @@ def pull(
     settings = load_settings()
     eui = user.upper()
     stem = eui.replace("-", "")
+    for path, what, option in ((key, "XML-signing key", "--key"), (cert, "certificate", "--cert")):
+        default = settings.pki_dir / "users" / f"{stem}{'.key.pem' if option == '--key' else '.pem'}"
+        if path is None and not default.exists():
+            fail(
+                f"no {what} for {eui} in this store's PKI ({default}): give {option}, or run `hanota pki init`"
+            )
     key = key or settings.pki_dir / "users" / f"{stem}.key.pem"
     cert = cert or settings.pki_dir / "users" / f"{stem}.pem"
-    try:
-        signer = Signer(load_private_key(key), load_certificate(cert))
-        verifier = Verifier(
-            StaticTrustStore(pinned=[_dsp_certificate(dsp_cert)]),
-            accepted_roles=(codes.ROLE_DSP_XML_SIGNING,),
-        )
-    except HanotaError as e:
-        err_console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from e
+    signer = Signer(load_private_key(key), load_certificate(cert))
+    verifier = Verifier(
+        StaticTrustStore(pinned=[_dsp_certificate(dsp_cert)]), accepted_roles=(codes.ROLE_DSP_XML_SIGNING,)
+    )
     base = (url or f"http://{settings.host}:{settings.port}").rstrip("/") + "/api/v1/alerts"
     counter = _Counter()
     clock = SystemClock()
@@ -163,11 +166,7 @@ def receive(
 
     Give your User the endpoint http://HOST:PORT/alerts/<your EUI> (users.alert_endpoint).
     """
-    try:
-        receiver = Receiver(_dsp_certificate(dsp_cert), store=store)
-    except HanotaError as e:
-        err_console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from e
+    receiver = Receiver(_dsp_certificate(dsp_cert), store=store)
     receiver.fail_next(fail_first)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -5,16 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 import uvicorn
 
 from hanota.api.app import build_context, create_app, make_delivery, make_router, make_runners
-from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
+    MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
     Request,
     RequestID,
@@ -23,6 +24,7 @@ from hanota.duis import (
     Verifier,
     load_certificate,
     load_private_key,
+    parse_document,
     parse_response,
     render_request,
 )
@@ -40,6 +42,7 @@ from hanota.duis.models import (
     UpdateInventory,
     UpdatePPMIDFirmware,
 )
+from hanota.duis.xmlparse import SR_NS
 from hanota.errors import HanotaError
 
 sr_app = typer.Typer(help="Build, sign and submit DUIS requests, as a supplier would.", no_args_is_help=True)
@@ -120,8 +123,7 @@ def csp_serve(
     settings = load_settings()
     name = region.capitalize()
     if name not in REGIONS:
-        err_console.print(f"[red]unknown region {region!r}: north, central or south[/red]")
-        raise typer.Exit(2)
+        fail(f"unknown region {region!r}: north, central or south")
     engine = migrated_engine(settings)
     clock = shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
     gw = Gateway(name, engine, clock, region_key(settings.csp_secret, name))
@@ -166,10 +168,14 @@ def _ids(values: list[str] | None, file: Path | None) -> tuple[str, ...]:
 def sr_build(
     srv: Annotated[str, typer.Argument(help="11.4, 11.1, 8.2, 8.4 or 12.2")],
     originator: Annotated[str, typer.Option(help="your User ID (EUI)")],
-    counter: Annotated[int | None, typer.Option(help="RequestID counter (default: milliseconds now)")] = None,
+    counter: Annotated[
+        str, typer.Option(help="RequestID counter: a number, or 'now' (milliseconds since 1970)")
+    ] = "now",
     device: Annotated[list[str] | None, typer.Option(help="a device ID (repeat for several)")] = None,
     devices_file: Annotated[Path | None, typer.Option(help="a file of device IDs (comma or newline)")] = None,
-    image: Annotated[Path | None, typer.Option(help="the firmware image (11.4, 11.1)")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="the firmware image (11.4, 11.1), e.g. from `hanota firmware sample`")
+    ] = None,
     firmware_version: Annotated[
         str | None, typer.Option(help="firmware version (11.4, 11.1, 8.4, 12.2)")
     ] = None,
@@ -179,36 +185,37 @@ def sr_build(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
 ) -> None:
     """Build an unsigned DUIS request from arguments."""
+    count = _counter(counter)
     ids = _ids(device, devices_file)
-    try:
-        body: RequestBody
-        if srv in ("11.4", "11.1"):
-            if image is None or firmware_version is None or not ids:
-                raise typer.BadParameter("11.4/11.1 need --image, --firmware-version and devices")
-            cls = UpdatePPMIDFirmware if srv == "11.4" else UpdateFirmware
-            body = cls(image.read_bytes(), firmware_version, ids)
-        elif srv == "8.2":
-            body = ReadInventory(device_id=ids[0] if ids else None)
-        elif srv == "8.4":
-            body = UpdateInventory(ids[0], UpdateDeviceDetails(firmware_version=firmware_version))
-        elif srv == "12.2":
-            if not (ids and device_type and manufacturer and model):
-                raise typer.BadParameter("12.2 needs --device, --device-type, --manufacturer and --model")
-            body = DevicePrenotification(ids[0], manufacturer, model, DeviceType(device_type),
-                                         firmware_version=firmware_version)  # fmt: skip
-        else:
-            raise typer.BadParameter(f"SRV {srv} is not one this tool builds")
-        req = Request(
-            schema_version=SCHEMA_VERSION,
-            request_id=RequestID(originator.upper(), duis_codes.DCC_EUI, counter or int(time.time() * 1000)),
-            command_variant=duis_codes.CV_NON_DEVICE,
-            service_reference=duis_codes.service_reference_of(srv),
-            srv=srv,
-            body=body,
-        )
-    except (ValueError, IndexError) as e:
-        err_console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from e
+    body: RequestBody
+    if srv in ("11.4", "11.1"):
+        if image is None or firmware_version is None or not ids:
+            fail(
+                f"SR {srv} needs --image (e.g. from `hanota firmware sample`), --firmware-version and devices"
+            )
+        cls = UpdatePPMIDFirmware if srv == "11.4" else UpdateFirmware
+        body = cls(image.read_bytes(), firmware_version, ids)
+    elif srv == "8.2":
+        body = ReadInventory(device_id=ids[0] if ids else None)
+    elif srv == "8.4":
+        if not ids:
+            fail("SR 8.4 needs --device")
+        body = UpdateInventory(ids[0], UpdateDeviceDetails(firmware_version=firmware_version))
+    elif srv == "12.2":
+        if not (ids and device_type and manufacturer and model):
+            fail("SR 12.2 needs --device, --device-type, --manufacturer and --model")
+        body = DevicePrenotification(ids[0], manufacturer, model, DeviceType(device_type),
+                                     firmware_version=firmware_version)  # fmt: skip
+    else:
+        fail(f"SRV {srv!r} is not one this tool builds: 11.4, 11.1, 8.2, 8.4 or 12.2")
+    req = Request(
+        schema_version=SCHEMA_VERSION,
+        request_id=RequestID(originator.upper(), duis_codes.DCC_EUI, count),
+        command_variant=duis_codes.CV_NON_DEVICE,
+        service_reference=duis_codes.service_reference_of(srv),
+        srv=srv,
+        body=body,
+    )
     data = render_request(req)
     _emit(data, out)
 
@@ -218,15 +225,39 @@ def sr_sign(
     file: Annotated[Path, typer.Argument(help="the unsigned (or placeholder-signed) request")],
     key: Annotated[Path, typer.Option(help="your XML-signing private key (PEM or DER)")],
     cert: Annotated[Path, typer.Option(help="its certificate")],
+    counter: Annotated[
+        str | None,
+        typer.Option(
+            help="first set the RequestID's counter: a number, or 'now' (milliseconds since 1970); the DSP "
+            "accepts each counter once, so a sample or a request sent before needs a fresh one"
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write here instead of stdout")] = None,
 ) -> None:
     """Sign a request with the DUIS profile (enveloped, ECDSA-SHA256, SHA-256 digest, X509IssuerSerial)."""
-    try:
-        data = Signer(load_private_key(key), load_certificate(cert)).sign(file.read_bytes())
-    except HanotaError as e:
-        err_console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from e
-    _emit(data, out)
+    signer = Signer(load_private_key(key), load_certificate(cert))
+    root = parse_document(file.read_bytes(), max_bytes=MAX_REQUEST_BYTES)
+    if counter is not None:
+        _set_counter(root, _counter(counter))
+    _emit(signer.sign_element(root), out)
+
+
+def _counter(value: str) -> int:
+    """A RequestID counter from the command line: digits, or 'now' (milliseconds since 1970)."""
+    if value.strip().lower() == "now":
+        return int(time.time() * 1000)
+    if not value.strip().isdigit():
+        fail(f"--counter {value!r}: a number, or 'now'")
+    return int(value)
+
+
+def _set_counter(root: Any, counter: int) -> None:
+    """Replace the counter (the third part) of the request's sr:Header/sr:RequestID."""
+    element = root.find(f"{{{SR_NS}}}Header/{{{SR_NS}}}RequestID")
+    parts = (element.text or "").strip().split(":") if element is not None else []
+    if element is None or len(parts) != 3:
+        fail("the file has no sr:Header/sr:RequestID of the form originator:target:counter")
+    element.text = f"{parts[0]}:{parts[1]}:{counter}"
 
 
 @sr_app.command("submit")
@@ -237,19 +268,29 @@ def sr_submit(
         Path | None, typer.Option(help="the DSP's certificate (default: this store's)")
     ] = None,
 ) -> None:
-    """POST a signed request, verify the signed answer, and print it."""
+    """POST a signed request, verify the signed answer, and print it.
+
+    Exits 0 when the DSP accepted the request (an I code, or a W code: accepted with some devices excluded,
+    listed), 1 when it refused it (an E code such as E40 bad signature, E41 counter already used, E43
+    quarantined, E110405 no device left), answered an HTTP error, cannot be reached, or its answer does not
+    verify; 2 for a missing or unreadable file."""
     if not url.rstrip("/").endswith("/api/v1/serviceD"):
         url = url.rstrip("/") + "/api/v1/serviceD"
-    r = httpx.post(url, content=file.read_bytes(), headers={"content-type": "application/xml"}, timeout=120)
-    if r.status_code != 200:
-        err_console.print(f"[red]HTTP {r.status_code}[/red]: {r.text.strip()}")
-        raise typer.Exit(1)
+    body = file.read_bytes()
+    # the certificate first: a missing or unreadable one is an input error, found before anything is sent
     if dsp_cert is None:
         from hanota.dsp.trust import dsp_signer
 
-        cert = dsp_signer(migrated_engine(load_settings())).certificate
+        engine = migrated_engine(load_settings())
+        try:
+            cert = dsp_signer(engine).certificate
+        finally:
+            engine.dispose()
     else:
         cert = load_certificate(dsp_cert)
+    r = httpx.post(url, content=body, headers={"content-type": "application/xml"}, timeout=120)
+    if r.status_code != 200:
+        fail(f"the DSP answered HTTP {r.status_code}: {r.text.strip()[:500]}", EXIT_REFUSED)
     verifier = Verifier(
         StaticTrustStore(pinned=[cert]),
         accepted_roles=(duis_codes.ROLE_DSP_XML_SIGNING,),
@@ -259,20 +300,22 @@ def sr_submit(
         verified = verifier.verify(r.content, now=SystemClock().now())
         resp = parse_response(verified.root)
     except HanotaError as e:
-        err_console.print(f"[red]the answer does not verify: {e}[/red]")
-        raise typer.Exit(1) from e
+        fail(f"the answer does not verify: {e.message}", EXIT_REFUSED)
     meaning = (
         duis_codes.response_code(resp.response_code).meaning
         if duis_codes.is_known_response_code(resp.response_code)
         else "(a code this tool's table does not hold)"
     )
+    if resp.response_code.startswith("E"):
+        fail(f"refused: {resp.response_code} {meaning} (RequestID {resp.request_id}; signature verified: "
+             f"{verified.signer_eui})", EXIT_REFUSED)  # fmt: skip
     console.print(f"[bold]{resp.response_code}[/bold] {meaning}  (signature verified: {verified.signer_eui})")
     console.print(f"RequestID {resp.request_id}  at {resp.response_datetime.isoformat()}")
-    body = resp.body
-    if isinstance(body, DCCAlertMessage):
-        console.print(body)
+    answer = resp.body
+    if isinstance(answer, DCCAlertMessage):
+        console.print(answer)
         return
-    payload = body.payload
+    payload = answer.payload
     if isinstance(payload, DSPInventory):
         for d in payload.devices:
             console.print(

@@ -33,7 +33,7 @@ from hanota.duis import eui_bytes
 from hanota.duis.codes import DCC_EUI as DSP_EUI
 from hanota.duis.codes import ROLE_DSP_XML_SIGNING, ROLE_XML_SIGNING
 from hanota.duis.signing import certificate_eui, certificate_role
-from hanota.errors import SignatureError
+from hanota.errors import InputError, SignatureError
 
 DSP_KEY_SETTING = "dsp_signing_key"
 DSP_CERT_SETTING = "dsp_signing_cert"
@@ -193,37 +193,74 @@ DCCBOXED_DSP = "Z1-accessControlBroker-dSPXmlSign"
 
 
 def _load_dccboxed_certs(src: Path) -> dict[int, x509.Certificate]:
-    """Every parseable signing certificate in the folder (*.pem and keystore.json), by serial."""
+    """Every signing certificate in the folder (*.pem and keystore.json), by serial.
+
+    A *.pem that is not a certificate, or a keystore.json that is not the DCC Boxed shape, is refused
+    (InputError); one keystore entry of the public folder is deliberately malformed and is skipped."""
     certs: dict[int, x509.Certificate] = {}
     for pem in sorted(src.glob("*.pem")):
         if pem.name.endswith(".key.pem"):
             continue
-        cert = x509.load_pem_x509_certificate(pem.read_bytes())
+        try:
+            cert = x509.load_pem_x509_certificate(pem.read_bytes())
+        except ValueError as e:
+            raise InputError(f"{pem} is not a PEM certificate") from e
         certs[cert.serial_number] = cert
     keystore = src / "keystore.json"
     if keystore.exists():
-        for usages in json.loads(keystore.read_text()).values():
-            for entry in usages.get("digitalSignature", {}).values():
-                try:
-                    cert = x509.load_pem_x509_certificate(entry["certificate"].encode())
-                except ValueError:
-                    continue  # one keystore entry is deliberately malformed; it can never verify anything
-                certs.setdefault(cert.serial_number, cert)
+        try:
+            entries = [
+                entry
+                for usages in json.loads(keystore.read_text(encoding="utf-8")).values()
+                for entry in usages.get("digitalSignature", {}).values()
+            ]
+        except (ValueError, AttributeError) as e:
+            raise InputError(f"{keystore} is not a DCC Boxed keystore (EUI → usage → serial → entry)") from e
+        for entry in entries:
+            try:
+                cert = x509.load_pem_x509_certificate(str(entry["certificate"]).encode())
+            except (ValueError, TypeError, KeyError):
+                continue  # one keystore entry is deliberately malformed; it can never verify anything
+            certs.setdefault(cert.serial_number, cert)
     return certs
 
 
 def trust_dccboxed(engine: Engine, src: Path, data_dir: Path) -> int:
-    """Load the DCC Boxed identities from `src`; return the number of certificates pinned."""
+    """Load the DCC Boxed identities from `src`; return the number of certificates pinned.
+
+    Everything is read and checked before anything changes: a folder without the DSP's key and certificate,
+    a key that is not an EC private key, a key that does not match its certificate, or an unreadable
+    certificate is refused (InputError) with the store and the data folder untouched."""
     key = src / f"{DCCBOXED_DSP}.key.pem"
     cert_file = src / f"{DCCBOXED_DSP}.pem"
-    if not key.exists() or not cert_file.exists():
-        raise FileNotFoundError(f"{src} does not hold {DCCBOXED_DSP}.key.pem and .pem")
+    if not src.is_dir():
+        raise InputError(f"{src} is not a folder (give the DCC Boxed PKI folder, e.g. ../shared/duis/pki)")
+    missing = [p.name for p in (key, cert_file) if not p.is_file()]
+    if missing:
+        raise InputError(
+            f"{src} does not hold {' and '.join(missing)} (the DCC Boxed DSP's signing identity)"
+        )
+    try:
+        dsp_key = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{key} is not an unencrypted PEM private key") from e
+    try:
+        dsp_cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    except ValueError as e:
+        raise InputError(f"{cert_file} is not a PEM certificate") from e
+    if not isinstance(dsp_key, ec.EllipticCurvePrivateKey) or dsp_key.public_key() != dsp_cert.public_key():
+        raise InputError(f"{key.name} is not the private key of {cert_file.name}")
     certs = _load_dccboxed_certs(src)
     dest = data_dir / "pki" / "dccboxed"
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(key, dest / key.name)
-    (dest / key.name).chmod(0o600)
-    shutil.copyfile(cert_file, dest / cert_file.name)
+    for source in (key, cert_file):
+        tmp = dest / (source.name + ".part")
+        tmp.unlink(missing_ok=True)
+        tmp.touch(
+            mode=0o600 if source is key else 0o644
+        )  # the key is never readable by others, not even briefly
+        shutil.copyfile(source, tmp)
+        tmp.replace(dest / source.name)
     with Session(engine) as session, session.begin():
         for eui, name, roles in DCCBOXED_USERS:
             existing = session.get(User, eui)

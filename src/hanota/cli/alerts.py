@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 
 from hanota.alerts import mailbox
 from hanota.alerts.receiver import Receiver
-from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
+from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.db.models import AlertOutbox
 from hanota.duis import (
@@ -167,6 +167,7 @@ def receive(
     Give your User the endpoint http://HOST:PORT/alerts/<your EUI> (users.alert_endpoint).
     """
     receiver = Receiver(_dsp_certificate(dsp_cert), store=store)
+    check_can_listen(host, port)
     receiver.fail_next(fail_first)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

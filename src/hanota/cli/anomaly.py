@@ -7,7 +7,7 @@ must be an Active User with role DCC; every change is audited with that identity
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -17,7 +17,7 @@ from hanota.anomaly import audit, counting, quarantine, thresholds
 from hanota.anomaly.access import issue_token, require_operator, revoke_tokens
 from hanota.anomaly.errors import AnomalyError
 from hanota.api.app import build_context
-from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.errors import HanotaError
 from hanota.estate.catalogue import DCC_OPERATOR_EUI
@@ -27,8 +27,7 @@ quarantine_app = typer.Typer(
     no_args_is_help=True,
 )
 thresholds_app = typer.Typer(
-    help="Anomaly-detection thresholds: per User, DCC policies (defaults, bounds, DCC-wide, attribute "
-    "limits), the audit trail, API tokens.",
+    help="Anomaly-detection thresholds per User, the DCC's policies, the audit trail, API tokens.",
     no_args_is_help=True,
 )
 T = TypeVar("T")
@@ -41,6 +40,37 @@ def _n(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def _limits(max_requests: int | None, max_devices: int | None, window_hours: int) -> str:
+    """`at most 1 request and 2,000 devices per 24 h`; `no limit per 24 h`."""
+    parts = [
+        f"{v:,} {noun}{'' if v == 1 else 's'}"
+        for v, noun in ((max_requests, "request"), (max_devices, "device"))
+        if v is not None
+    ]
+    return (
+        f"at most {' and '.join(parts)} per {window_hours} h" if parts else f"no limit per {window_hours} h"
+    )
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    """An audit entry's detail as text, not a Python dict: `key=value, …`; a nested record (before/after)
+    as `key: k=v, …` and records separated by `; `."""
+
+    def value(v: Any) -> str:
+        if v is None:
+            return "none"
+        if isinstance(v, list):
+            return ",".join(value(x) for x in v)
+        return str(v)
+
+    def flat(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={value(v)}" for k, v in sorted(d.items()) if not isinstance(v, dict))
+
+    parts = [flat(detail)] if any(not isinstance(v, dict) for v in detail.values()) else []
+    parts += [f"{k}: {flat(v)}" for k, v in sorted(detail.items()) if isinstance(v, dict)]
+    return "; ".join(parts)
+
+
 def _in_store(work: Callable[[Connection], T], engine: Engine | None = None) -> T:
     """Run `work` in one transaction on the configured store; a refusal is printed and exits 1."""
     eng = engine if engine is not None else migrated_engine(load_settings())
@@ -48,8 +78,7 @@ def _in_store(work: Callable[[Connection], T], engine: Engine | None = None) -> 
         with eng.begin() as conn:
             return work(conn)
     except (AnomalyError, HanotaError) as e:
-        err_console.print(f"[red]refused:[/red] {e.message}")
-        raise typer.Exit(1) from e
+        fail(f"refused: {e.message}", EXIT_REFUSED)
     finally:
         eng.dispose()
 
@@ -168,8 +197,7 @@ def thresholds_set(
         conn, user_eui=user, srv=srv, max_requests=max_requests, max_devices=max_devices,
         window_hours=window_hours, actor_eui=operator, reason=reason, now=now,
     ))  # fmt: skip
-    console.print(f"{user} SRV {srv}: at most {_n(th.max_requests)} requests and {_n(th.max_devices)} devices "
-                  f"per {th.window_hours} h")  # fmt: skip
+    console.print(f"{user} SRV {srv}: {_limits(th.max_requests, th.max_devices, th.window_hours)}")
 
 
 @thresholds_app.command("clear")
@@ -184,8 +212,9 @@ def thresholds_clear(
     th = _in_store(lambda conn: thresholds.clear_user_threshold(
         conn, user_eui=user, srv=srv, actor_eui=operator, reason=reason, now=now
     ))  # fmt: skip
-    console.print(f"{user} SRV {srv}: {th.source} applies ({_n(th.max_requests)} requests, "
-                  f"{_n(th.max_devices)} devices per {th.window_hours} h)")  # fmt: skip
+    console.print(
+        f"{user} SRV {srv}: {th.source} applies ({_limits(th.max_requests, th.max_devices, th.window_hours)})"
+    )
 
 
 @thresholds_app.command("policy")
@@ -218,8 +247,7 @@ def thresholds_policy_set(
     for item in changes:
         name, sep, value = item.partition("=")
         if not sep or (value != "none" and not value.isdigit()):
-            err_console.print(f"[red]refused:[/red] {item!r} is not FIELD=NUMBER or FIELD=none")
-            raise typer.Exit(2)
+            fail(f"refused: {item!r} is not FIELD=NUMBER or FIELD=none")
         parsed[name.strip()] = None if value == "none" else int(value)
     now = SystemClock().now()
     p = _in_store(lambda conn: thresholds.set_dcc_policy(
@@ -255,7 +283,7 @@ def thresholds_audit(
     for col in ("when", "who", "action", "target", "why", "detail"):
         t.add_column(col)
     for e in entries:
-        t.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor_eui, e.action, e.target, e.reason, str(e.detail))
+        t.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor_eui, e.action, e.target, e.reason, _detail(e.detail))
     console.print(t)
 
 

@@ -73,6 +73,23 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def check_can_listen(host: str, port: int) -> None:
+    """Refuse (one line, exit 1) before a server starts if `host:port` cannot be listened on: uvicorn would
+    otherwise log the bind error and exit on its own."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        fail(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}")
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            fail(f"cannot listen on {host}:{port}: {e.strerror or e}", EXIT_REFUSED)
+
+
 def load_settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)

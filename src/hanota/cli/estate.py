@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.cli.common import console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.estate.generate import EstateExists, generate
 from hanota.estate.pki import init_pki, trust_dccboxed
@@ -60,7 +60,7 @@ def estate_generate(
     dccboxed: Annotated[bool, typer.Option("--dccboxed", help="add the DCC Boxed test home")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="wipe an existing estate first")] = False,
     reuse: Annotated[
-        bool, typer.Option("--reuse", help="keep an existing estate and just summarise it")
+        bool, typer.Option("--reuse", help="if the store already holds an estate, keep it and summarise it")
     ] = False,
 ) -> None:
     """Generate a synthetic GB estate into the store and print its summary."""
@@ -74,8 +74,7 @@ def estate_generate(
         )
     except EstateExists as e:
         if not reuse:
-            err_console.print(f"[red]{e}[/red]")
-            raise typer.Exit(2) from e
+            fail(f"{e} (or --reuse to keep it)")
         console.print(f"reusing the estate in {settings.database_url}")
     print_summary(summarise(engine))
 

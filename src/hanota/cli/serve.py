@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from hanota.api.app import build_context, create_app, make_delivery, make_router, make_runners
-from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
+from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
     MAX_REQUEST_BYTES,
@@ -145,6 +145,7 @@ def csp_serve(
     app = FastAPI(title=f"hanota CSP gateway {name}", openapi_url="/v1/openapi.json", docs_url="/v1/docs",
                   lifespan=lifespan)  # fmt: skip
     app.include_router(gateway_router(gw))
+    check_can_listen(host, port)
     console.print(f"CSP {name} gateway on http://{host}:{port}/v1/distributions; events to {dsp_url}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

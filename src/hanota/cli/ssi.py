@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from hanota.cli.common import console, err_console, load_settings, migrated_engine
+from hanota.cli.common import console, err_console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.db.models import User, WebCredential
+from hanota.settings import Settings
 from hanota.ssi import billing as bill
 from hanota.ssi.auth import OPERATOR_ROLE, SUPPLIER_ROLES, generate_password, normalise_eui, set_password
 from hanota.ssi.csvout import csv_chunks
@@ -33,8 +34,7 @@ ssi_cli.add_typer(users_app, name="users")
 def _eui(value: str) -> str:
     eui = normalise_eui(value)
     if eui is None:
-        err_console.print(f"[red]{value!r} is not a User ID (EUI-64, e.g. 90-B3-D5-1F-30-01-00-00)[/red]")
-        raise typer.Exit(2)
+        fail(f"{value!r} is not a User ID (EUI-64, e.g. 90-B3-D5-1F-30-01-00-00)")
     return eui
 
 
@@ -54,10 +54,15 @@ def esi_extract(
         if str(out) == "-":
             n = write_extract(reader, scope, sys.stdout)
         else:
+            if not out.parent.is_dir():
+                fail(f"{out.parent} is not a folder: cannot write {out}")
             tmp = out.with_name(out.name + ".part")
-            with tmp.open("w", newline="", encoding="utf-8") as f:
-                n = write_extract(reader, scope, f)
-            tmp.replace(out)  # never leave a half-written extract under the final name
+            try:
+                with tmp.open("w", newline="", encoding="utf-8") as f:
+                    n = write_extract(reader, scope, f)
+                tmp.replace(out)  # never leave a half-written extract under the final name
+            finally:
+                tmp.unlink(missing_ok=True)
     finally:
         reader.dispose()
         engine.dispose()
@@ -69,14 +74,16 @@ def billing(
     start: Annotated[str | None, typer.Option("--from", help="first month, YYYY-MM")] = None,
     end: Annotated[str | None, typer.Option("--to", help="last month, YYYY-MM")] = None,
     user: Annotated[str | None, typer.Option(help="one User only")] = None,
-    csv: Annotated[Path | None, typer.Option(help="write the counts as CSV here ('-' for stdout)")] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="write the counts as CSV to FILE ('-' for standard output)"),
+    ] = None,
 ) -> None:
     """Billing counts per User, per SRV, per month: requests and, for SR 11.4/11.1, devices."""
     first = bill.parse_month(start) if start else None
     last = bill.parse_month(end) if end else None
     if (start and first is None) or (end and last is None):
-        err_console.print("[red]months are written YYYY-MM[/red]")
-        raise typer.Exit(2)
+        fail("months are written YYYY-MM")
     settings = load_settings()
     who = _eui(user) if user else None
     writer = migrated_engine(settings)
@@ -92,7 +99,11 @@ def billing(
         if str(csv) == "-":
             sys.stdout.buffer.write(data)
         else:
-            csv.write_bytes(data)
+            if not csv.parent.is_dir():
+                fail(f"{csv.parent} is not a folder: cannot write {csv}")
+            tmp = csv.with_name(csv.name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(csv)
             err_console.print(f"{len(rows)} rows written to {csv}")
         return
     t = Table(title="Billing counts", show_header=True)
@@ -131,8 +142,7 @@ def users_set_password(
         with engine.begin() as conn:
             set_password(conn, user, password, SystemClock().now())
     except ValueError as e:
-        err_console.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from e
+        fail(str(e))
     finally:
         engine.dispose()
     if generate:
@@ -169,8 +179,7 @@ def users_dev_passwords(
     """Development only: give the DCC operator and every supplier without one a random password, printed once."""
     settings = load_settings()
     if settings.environment == "production":
-        err_console.print("[red]refused in production: use `hanota users set-password EUI`[/red]")
-        raise typer.Exit(2)
+        fail("refused in production: use `hanota users set-password EUI`")
     engine = migrated_engine(settings)
     now = SystemClock().now()
     made: list[tuple[str, str, str, str]] = []
@@ -187,9 +196,19 @@ def users_dev_passwords(
     if not made:
         console.print("every supplier and the operator already have a password (use --all to replace them)")
         return
-    t = Table(title=f"SSI passwords (shown once) — sign in at http://{settings.host}:{settings.port}/ssi/")
-    for col in ("User ID", "name", "roles", "password"):
-        t.add_column(col)
-    for row in made:
-        t.add_row(*row)
-    console.print(t)
+    # Plain lines, not a table: whole values whatever the terminal's width (or none, when piped)
+    console.print(f"SSI passwords (shown once): sign in at {ssi_url(settings)}", markup=False, soft_wrap=True)
+    width = max(len(row[1]) for row in made)
+    for eui, name, user_roles, password in made:
+        console.print(f"{eui}  {password}  {name:<{width}}  {user_roles}", markup=False, soft_wrap=True)
+
+
+def ssi_url(settings: Settings) -> str:
+    """Where `hanota serve` serves the SSI: HANOTA_DSP_URL if set, else http://HANOTA_HOST:HANOTA_PORT (an
+    any-address bind is reached on the loopback address)."""
+    if settings.dsp_url:
+        return settings.dsp_url.rstrip("/") + "/ssi/"
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/ssi/"

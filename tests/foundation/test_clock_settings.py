@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
-from hanota.clock import ManualClock, ScaledClock, SystemClock, utc
+from hanota.clock import ManualClock, ScaledClock, SystemClock, next_at_hour, utc
+from hanota.dsp.simclock import hold_shared_clock, save_shared_clock, shared_scaled_clock, stored_virtual_now
 from hanota.settings import Settings
 
 
@@ -67,3 +69,55 @@ def test_settings_refuse_the_development_secret_in_production(monkeypatch: pytes
         Settings()
     monkeypatch.setenv("HANOTA_CSP_SECRET", "another-real-secret")
     assert Settings().environment == "production"
+
+
+def test_a_held_scaled_clock_stands_until_released_and_hold_stops_it_where_it_is() -> None:
+    start = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    c = ScaledClock(start, speed=3600.0, held=True)
+    time.sleep(0.03)
+    assert c.now() == start and c.held
+    anchor = c.release()
+    assert abs(anchor - time.time()) < 1.0 and not c.held
+    time.sleep(0.03)
+    moved = c.now()
+    assert moved > start + timedelta(seconds=60)  # 0.03 s wall is 108 s virtual
+    stopped = c.hold()
+    time.sleep(0.03)
+    assert c.now() == stopped >= moved
+
+
+def test_next_at_hour_is_strictly_after() -> None:
+    assert next_at_hour(datetime(2026, 3, 1, 9, 59, tzinfo=UTC), 10) == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert next_at_hour(datetime(2026, 3, 1, 10, tzinfo=UTC), 10) == datetime(2026, 3, 2, 10, tzinfo=UTC)
+    assert next_at_hour(datetime(2026, 12, 31, 14, 20, tzinfo=UTC), 10) == datetime(
+        2027, 1, 1, 10, tzinfo=UTC
+    )
+    with pytest.raises(ValueError, match=r"0\.\.23"):
+        next_at_hour(datetime(2026, 3, 1, tzinfo=UTC), 24)
+
+
+def test_the_store_s_clock_is_held_at_a_stated_start_never_goes_back_and_resumes_where_it_stopped(
+    engine: Engine,
+) -> None:
+    """The demo's clock (issue 12): held at its stated start, saved running, stopped at exit; the next
+    process resumes it where it stood, however long nothing ran."""
+    assert stored_virtual_now(engine) is None
+    start = datetime(2026, 12, 8, 10, tzinfo=UTC)
+    clock = hold_shared_clock(engine, start, 20_000.0)
+    time.sleep(0.03)
+    assert clock.now() == start == stored_virtual_now(engine)
+    clock.release()
+    save_shared_clock(engine, clock)
+    time.sleep(0.03)
+    running = stored_virtual_now(engine)
+    assert running is not None and running > start + timedelta(seconds=300)  # 0.03 s wall is 600 s virtual
+    with pytest.raises(ValueError, match="backwards"):
+        hold_shared_clock(engine, start, 20_000.0)
+    stopped = clock.hold()
+    save_shared_clock(engine, clock)
+    time.sleep(0.03)
+    assert stored_virtual_now(engine) == stopped  # nothing runs: virtual time stands still
+    resumed = shared_scaled_clock(engine, 20_000.0)  # e.g. `hanota serve` on the demo's data folder
+    assert not resumed.held and stopped <= resumed.now() < stopped + timedelta(hours=1)
+    later = next_at_hour(stopped, 10)
+    assert hold_shared_clock(engine, later, 3_000.0).now() == later

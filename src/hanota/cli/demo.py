@@ -585,7 +585,7 @@ def _watch_live(
 
 def _reason_kind(reason: str) -> str:
     """A validation reason without the device's own details (its hub's EUI, its hardware version)."""
-    return _SINGLE_HEX.sub("0x…", _EUI.sub("…", reason))
+    return _SINGLE_HEX.sub("<hex>", _EUI.sub("<EUI>", reason))
 
 
 def _request_report(ctx: AppContext, s: Submitted) -> None:

@@ -66,24 +66,30 @@ def estate_generate(
     """Generate a synthetic GB estate into the store and print its summary."""
     settings = load_settings()
     engine = migrated_engine(settings)
-    t0 = time.perf_counter()
     try:
-        n = generate(engine, homes=homes, seed=seed, dccboxed=dccboxed, replace=replace)
-        console.print(
-            f"generated {n:,} devices in {time.perf_counter() - t0:.1f} s into {settings.database_url}"
-        )
-    except EstateExists as e:
-        if not reuse:
-            fail(f"{e} (or --reuse to keep it)")
-        console.print(f"reusing the estate in {settings.database_url}")
-    print_summary(summarise(engine))
+        t0 = time.perf_counter()
+        try:
+            n = generate(engine, homes=homes, seed=seed, dccboxed=dccboxed, replace=replace)
+            console.print(
+                f"generated {n:,} devices in {time.perf_counter() - t0:.1f} s into {settings.database_url}"
+            )
+        except EstateExists as e:
+            if not reuse:
+                fail(f"{e} (or --reuse to keep it)")
+            console.print(f"reusing the estate in {settings.database_url}")
+        print_summary(summarise(engine))
+    finally:
+        engine.dispose()
 
 
 @estate_app.command("summary")
 def estate_summary() -> None:
     """Print what the store's estate holds."""
-    settings = load_settings()
-    print_summary(summarise(migrated_engine(settings)))
+    engine = migrated_engine(load_settings())
+    try:
+        print_summary(summarise(engine))
+    finally:
+        engine.dispose()
 
 
 @pki_app.command("init")
@@ -95,7 +101,10 @@ def pki_init(
     settings = load_settings()
     engine = migrated_engine(settings)
     out = directory or settings.pki_dir
-    ids = init_pki(engine, out, now=SystemClock().now(), years=years)
+    try:
+        ids = init_pki(engine, out, now=SystemClock().now(), years=years)
+    finally:
+        engine.dispose()
     console.print(f"CA, DSP identity and {len(ids)} User identities written to {out}")
 
 
@@ -106,7 +115,10 @@ def pki_trust_dccboxed(
     """Trust the DCC Boxed test identities and sign responses with the DCC Boxed DSP key."""
     settings = load_settings()
     engine = migrated_engine(settings)
-    n = trust_dccboxed(engine, directory, settings.data_dir)
+    try:
+        n = trust_dccboxed(engine, directory, settings.data_dir)
+    finally:
+        engine.dispose()
     console.print(
         f"pinned {n} DCC Boxed certificates; the DSP now signs with Z1-accessControlBroker-dSPXmlSign"
     )

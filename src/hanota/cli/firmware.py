@@ -4,8 +4,8 @@ Two kinds, both on the CPL of the estates `hanota estate generate` makes:
 
 - `--dccboxed`: the image of the public 11.4 sample request (PPMID, version 00000000), for the DCC Boxed
   PPMID `00-DB-12-34-56-78-90-A4` (an estate generated with `--dccboxed`);
-- otherwise: the newest Active release of a catalogue model (by default the most common PPMID), the same file
-  the demo's campaigns send; `--devices-file` also writes the devices of that model its supplier may
+- otherwise: the newest Active release of a catalogue model (by default the most common IHD), the same file
+  the demo's campaign sends; `--devices-file` also writes the devices of that model its supplier may
   update, from the store, and names that supplier.
 """
 
@@ -41,11 +41,10 @@ def _write(out: Path, data: bytes) -> None:
 @firmware_app.command("sample")
 def firmware_sample(
     out: Annotated[Path, typer.Argument(help="the image file to write")],
-    device_type: Annotated[
-        str, typer.Option(help="PPMID or IHD (SR 11.4), ESME or GSME (SR 11.1)")
-    ] = "PPMID",
+    device_type: Annotated[str, typer.Option(help="IHD or PPMID (SR 11.4), ESME or GSME (SR 11.1)")] = "IHD",
     rank: Annotated[
-        int, typer.Option(min=0, help="which model of that type: 0 the most common, 1 the next, …")
+        int,
+        typer.Option(min=0, help="which model of that type: 0 the most common, 1 the next one, and so on"),
     ] = 0,
     dccboxed: Annotated[
         bool,
@@ -77,7 +76,7 @@ def firmware_sample(
         return
     kind = device_type.upper()
     if kind not in SRV_OF_TYPE:
-        fail(f"--device-type {device_type!r}: PPMID, IHD, ESME or GSME")
+        fail(f"--device-type {device_type!r}: IHD, PPMID, ESME or GSME")
     models = sorted(catalogue.models_of(kind), key=lambda m: -m.share)
     if rank >= len(models):
         fail(f"the catalogue has {len(models)} {kind} models: --rank 0 to {len(models) - 1}")
@@ -91,7 +90,9 @@ def firmware_sample(
         try:
             campaign = plan(engine, model, MAX_DEVICE_IDS, SystemClock().now())
         except LookupError as e:
-            fail(f"{e} in the store: generate an estate first (hanota estate generate)")
+            fail(
+                f"{e} in the store (generate an estate, or a bigger one, or choose another --device-type/--rank)"
+            )
         finally:
             engine.dispose()
         _write(devices_file, "".join(f"{d}\n" for d in campaign.device_ids).encode())

@@ -11,6 +11,7 @@ databases: if any step fails, or the result would leave a dangling reference, no
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,23 +119,42 @@ def _step(script: Script) -> Step:
     return Step(script.revision, lines[0] if lines else "")
 
 
+def _schema_version(dbapi: Any) -> tuple[str, ...] | None:
+    try:
+        return tuple(str(row[0]) for row in dbapi.execute("SELECT version_num FROM alembic_version"))
+    except sqlite3.Error:  # no version table yet
+        return None
+
+
 @contextmanager
 def _sqlite_migration(url: str) -> Iterator[None]:
-    """On SQLite: foreign keys off for the migration's connections, checked in full before commit."""
+    """On SQLite: foreign keys off for this run's connections, and checked in full before it commits.
+
+    Only connections of this thread to this database are touched (a server thread of the same process keeps
+    its enforcement), and the check runs only when a migration did run (the schema version changed), so the
+    no-op upgrade every command starts with costs nothing on a large store."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite":
         yield
         return
     database = u.database
+    owner = threading.get_ident()
+
+    def ours(conn: Connection) -> bool:
+        return threading.get_ident() == owner and conn.engine.url.database == database
 
     def on_connect(conn: Connection) -> None:
-        if conn.engine.url.database == database:
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        if ours(conn):
+            dbapi: Any = conn.connection.driver_connection
+            dbapi.execute("PRAGMA foreign_keys=OFF")
+            conn.info["hanota_schema_before"] = _schema_version(dbapi)
 
     def on_commit(conn: Connection) -> None:
-        if conn.engine.url.database != database:
+        if not ours(conn):
             return
         dbapi: Any = conn.connection.driver_connection
+        if _schema_version(dbapi) == conn.info.get("hanota_schema_before"):
+            return
         bad = dbapi.execute("PRAGMA foreign_key_check").fetchall()
         if bad:
             tables = sorted({str(row[0]) for row in bad})

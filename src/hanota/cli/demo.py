@@ -174,7 +174,10 @@ def _quantiles(times: list[float]) -> str:
 
 
 def _pct(n: int, total: int) -> str:
-    return f"{100 * n / total:.0f} %" if total else "-"
+    if not total:
+        return "-"
+    share = 100 * n / total
+    return "<1 %" if 0 < share < 0.5 else f"{share:.0f} %"
 
 
 # --- set-up ---------------------------------------------------------------------------------------------
@@ -253,11 +256,11 @@ def _virtual_start(engine: Engine, speed: float) -> ScaledClock:
     stored = stored_virtual_now(engine)
     base = wall if stored is None or stored < wall else stored
     start = next_at_hour(base, START_HOUR)
-    after = "now" if base is wall else "the store's virtual time (where earlier runs stopped the clock)"
+    after = "now" if base is wall else "where earlier runs stopped the store's clock"
     _say(
-        f"virtual time: the campaign starts at {start:%Y-%m-%d %H:%M} UTC, {START_HOUR:02d}:00 on the first day "
-        f"after {after}; every run starts at that time of day, so a seed gives the same numbers on the same "
-        f"store. Clock x{speed:,.0f}: 1 wall second = {_fmt_virtual(speed)} virtual"
+        f"virtual time: the requests go in at {start:%Y-%m-%d %H:%M} UTC, the first {START_HOUR:02d}:00 after "
+        f"{after}; every run starts at {START_HOUR:02d}:00, so the same seed on the same store gives the same "
+        f"numbers. Clock x{speed:,.0f}: 1 wall second = {_fmt_virtual(speed)} virtual"
     )
     return hold_shared_clock(engine, start, speed)
 
@@ -320,6 +323,7 @@ def demo(
         raise typer.BadParameter("--speed must be positive")
     wall0 = time.monotonic()
     settings = load_settings()
+    settings_port = port or settings.port
     configure_logging("warning", json=settings.log_json)  # the progress display is the demo's output
     logging.getLogger("httpx").setLevel(logging.WARNING)
     chosen_port = _choose_port(port, settings.port)
@@ -394,7 +398,7 @@ def demo(
         router_thread.start()
         _watch(ctx, submitted, timeout * 60, wall0)
         _summary(ctx, submitted, receiver, wall0)
-        _next_steps(ctx, url, logins, speed, exit_when_done)
+        _next_steps(ctx, url, logins, speed, exit_when_done, settings_port)
         if not exit_when_done:
             try:
                 while True:
@@ -491,10 +495,17 @@ def _finished(engine: Engine, pks: list[int]) -> bool:
 def _watch(ctx: AppContext, submitted: list[Submitted], limit_s: float, wall0: float) -> bool:
     """Show progress until the campaigns end (True) or `limit_s` wall seconds pass (False)."""
     start = min(s.submitted_at for s in submitted)
+    han = ctx.runners[0].profile.han if ctx.runners else None
+    fetch = (
+        f"each device fetches its image at its OTA query (every {han.query_interval_s / 3600:g} h), and one that "
+        f"never does is reported DeviceUnreachable after {han.unreachable_timeout_s / 3600:g} h"
+        if han
+        else "each device fetches its image at its next OTA query"
+    )
     _say(
         f"progress, cumulative per request: sent = handed to the CSP, transferred = the image is on the device, "
-        f"activated, failed (any stage); the WAN moves images to the hubs only in the night window "
-        f"{_window(ctx)} UTC, and each device fetches its image at its daily OTA query"
+        f"activated, failed (at any stage). The WAN takes images to the hubs only in the night window "
+        f"{_window(ctx)} UTC; {fetch}"
     )
     if _plain():
         done = _watch_plain(ctx, submitted, start, limit_s, wall0)
@@ -783,12 +794,24 @@ def _summary(ctx: AppContext, submitted: list[Submitted], receiver: Receiver, wa
     _say(f"wall time {time.monotonic() - wall0:.0f} s")
 
 
-def _next_steps(ctx: AppContext, url: str, logins: list[Login], speed: float, exit_when_done: bool) -> None:
+def _next_steps(
+    ctx: AppContext, url: str, logins: list[Login], speed: float, exit_when_done: bool, configured_port: int
+) -> None:
     settings = ctx.settings
     hanota = _command()
     _say()
     _say("=== where to look next")
-    _say(f"  web SSI: {url}/ssi/ (requests, per-device outcomes and CSV, alerts, inventory)")
+    if exit_when_done:
+        serve_url = f"http://127.0.0.1:{configured_port}"
+        _say(
+            "  the service stopped with the demo (--exit-when-done). To look around, serve this data folder again: "
+            f"`HANOTA_DATA_DIR={settings.data_dir} HANOTA_CLOCK_SPEED={speed:g} {hanota} serve` (port: HANOTA_PORT, "
+            f"{configured_port}), or run the demo without --exit-when-done: it stays up after its summary until Ctrl-C"
+        )
+    else:
+        serve_url = url
+        _say(f"  the service stays up at {url} until Ctrl-C")
+    _say(f"  web SSI: {serve_url}/ssi/ (requests with per-device outcomes and CSV, alerts, inventory, CPL)")
     for login in logins:
         how = (
             f"with password {login.password}"
@@ -799,13 +822,6 @@ def _next_steps(ctx: AppContext, url: str, logins: list[Login], speed: float, ex
     _say(
         "  DUIS response and alert codes: src/hanota/duis/codes.py; the README explains the alerts and the estate"
     )
-    _say(f"  data folder: {settings.data_dir} (delete it to start again with a new estate)")
-    if exit_when_done:
-        _say(
-            "  the service has stopped with the demo (--exit-when-done). To keep it up: run the demo without "
-            f"--exit-when-done (`{hanota} demo`: it stays up after the summary until Ctrl-C), or serve this data "
-            f"folder: `HANOTA_DATA_DIR={settings.data_dir} HANOTA_CLOCK_SPEED={speed:g} HANOTA_PORT={settings.port} "
-            f"{hanota} serve`"
-        )
-    else:
-        _say(f"  the service stays up at {url} until Ctrl-C")
+    _say(
+        f"  data folder: {settings.data_dir} (the next demo reuses it; delete it to start again with a new estate)"
+    )

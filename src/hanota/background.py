@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from hanota.logs import get_logger
+from hanota.settings import UvicornOptions, uvicorn_options
 
 log = get_logger("hanota.background")
 
@@ -34,12 +35,22 @@ def poll_until_stopped(
 
 class ServerThread:
     """An ASGI app served by uvicorn on a daemon thread; port 0 takes a free one. `start()` returns once
-    it listens; `url` is then its base URL. Usable as a context manager."""
+    it listens; `url` is then its base URL. Usable as a context manager. `options` are uvicorn's connection
+    limits (`Settings.uvicorn_options()`; default: the settings' defaults)."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "server",
+        options: UvicornOptions | None = None,
+    ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
-        )
+            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False,
+            **(options or uvicorn_options()),
+        )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
         self.name = name

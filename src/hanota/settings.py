@@ -7,13 +7,20 @@ what they start.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SESSION_SECRET = "hanota-development-only-secret"  # noqa: S105 - refused outside development
 DEV_CSP_SECRET = "hanota-development-only-csp-secret"  # noqa: S105 - refused outside development
+
+
+class UvicornOptions(TypedDict):
+    """uvicorn's connection limits (keyword arguments of `uvicorn.run` and `uvicorn.Config`)."""
+
+    limit_concurrency: int
+    timeout_keep_alive: int
 
 
 class Settings(BaseSettings):
@@ -31,6 +38,52 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         description="largest DUIS request accepted (a full 11.4 is ~15 MB: 13.65 MB of base64 + 1.2 MB IDs)",
+    )
+    # -- the shape of a DUIS document, bounded while it is parsed (before the signature check) -----------
+    xml_max_depth: int = Field(
+        default=64, ge=16, le=2048, description="deepest element nesting a DUIS document may have (DUIS: ~10)"
+    )
+    xml_max_elements: int = Field(
+        default=100_000, ge=1_000, le=10_000_000,
+        description="most elements in one DUIS document (a full 11.4 has ~40: its 50,000 IDs are one text node)",
+    )  # fmt: skip
+    xml_max_attributes: int = Field(
+        default=32, ge=8, le=10_000, description="most attributes on one element (DUIS: at most 3)"
+    )
+    xml_max_namespace_declarations: int = Field(
+        default=32, ge=8, le=10_000, description="most namespace declarations on one element (DUIS: ~6)"
+    )
+    # -- the DUIS thread model ------------------------------------------------------------------------------
+    duis_threads: int = Field(
+        default=4, ge=1, le=64,
+        description="DUIS requests of up to duis_bulk_bytes handled at once per process (8.2, 8.4, 12.2, ...)",
+    )  # fmt: skip
+    duis_bulk_threads: int = Field(
+        default=1, ge=1, le=16,
+        description="DUIS requests over duis_bulk_bytes (11.4, 11.1) handled at once per process, in a lane "
+        "of their own: a large or hostile request never holds the small ones",
+    )  # fmt: skip
+    duis_bulk_bytes: int = Field(default=256 * 1024, ge=4096, description="where the bulk lane starts")
+    # -- request bodies and connections -----------------------------------------------------------------------
+    body_idle_timeout_seconds: float = Field(
+        default=20.0, gt=0.0, le=3600.0,
+        description="a request body that sends nothing for this long is answered 408 and its connection closed",
+    )  # fmt: skip
+    body_timeout_seconds: float = Field(
+        default=120.0, gt=0.0, le=3600.0,
+        description="a request body not complete this long after its headers is answered 408 (a 16 MB body "
+        "needs ~1.1 Mbit/s)",
+    )  # fmt: skip
+    max_incomplete_requests: int = Field(
+        default=64, ge=1, le=100_000,
+        description="requests whose body is still arriving, at once, per process; more are answered 503",
+    )  # fmt: skip
+    http_max_connections: int = Field(
+        default=1024, ge=8, le=1_000_000,
+        description="open connections and requests per process (uvicorn limit_concurrency); more get 503",
+    )  # fmt: skip
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, le=3600, description="an idle keep-alive connection is closed after this (uvicorn)"
     )
     session_secret: str = DEV_SESSION_SECRET
     session_ttl_seconds: int = 30 * 60
@@ -78,6 +131,10 @@ class Settings(BaseSettings):
         """Where `hanota pki init` writes keys and certificates, and the DSP's signing identity lives."""
         return self.data_dir / "pki"
 
+    def uvicorn_options(self) -> UvicornOptions:
+        """The connection limits every uvicorn server of the DSP runs with (`hanota serve`, the demo)."""
+        return uvicorn_options(self.http_max_connections, self.http_keep_alive_seconds)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -87,3 +144,14 @@ class Settings(BaseSettings):
         base = (base_url or f"http://{self.host}:{self.port}").rstrip("/")
         given = {"North": self.csp_north_url, "Central": self.csp_central_url, "South": self.csp_south_url}
         return {region: url or f"{base}/csp/{region.lower()}" for region, url in given.items()}
+
+
+def uvicorn_options(
+    max_connections: int | None = None, keep_alive_seconds: int | None = None
+) -> UvicornOptions:
+    """uvicorn's connection limits, from settings or their defaults (test and helper servers)."""
+    fields = Settings.model_fields
+    return UvicornOptions(
+        limit_concurrency=max_connections or int(fields["http_max_connections"].default),
+        timeout_keep_alive=keep_alive_seconds or int(fields["http_keep_alive_seconds"].default),
+    )

@@ -21,6 +21,7 @@ from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.outbox import AlertWriter
 from hanota.api.alerts import mailbox_router
 from hanota.api.anomaly import anomaly_router
+from hanota.api.body_guard import BodyGuard
 from hanota.api.csp_events import csp_events_router
 from hanota.api.nul_guard import RefuseNul
 from hanota.clock import Clock, SystemClock
@@ -35,6 +36,7 @@ from hanota.dsp.router import Router
 from hanota.dsp.service import DSPService
 from hanota.dsp.simclock import shared_scaled_clock
 from hanota.dsp.trust import DbTrustStore, dsp_signer
+from hanota.duis.xmlparse import XmlLimits
 from hanota.logs import configure_logging, get_logger
 from hanota.network.profile import load_profile
 from hanota.settings import Settings
@@ -91,6 +93,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         signer=dsp_signer(engine),
         trust=DbTrustStore(engine),
         max_body_bytes=settings.max_body_bytes,
+        xml_limits=xml_limits(settings),
     )
     gateways = (
         [Gateway(r, engine, clock, region_key(settings.csp_secret, r)) for r in REGIONS]
@@ -100,6 +103,16 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     intake = EventIntake(engine, clock, AlertWriter(dsp.signer))
     return AppContext(
         settings=settings, engine=engine, clock=clock, dsp=dsp, gateways=gateways, intake=intake
+    )
+
+
+def xml_limits(settings: Settings) -> XmlLimits:
+    """The document shape the DSP's hardened parse accepts (HANOTA_XML_MAX_*)."""
+    return XmlLimits(
+        max_depth=settings.xml_max_depth,
+        max_elements=settings.xml_max_elements,
+        max_attributes=settings.xml_max_attributes,
+        max_namespace_declarations=settings.xml_max_namespace_declarations,
     )
 
 
@@ -157,13 +170,33 @@ def create_app(ctx: AppContext) -> FastAPI:
         app.mount(f"/csp/{gw.region.lower()}", sub)
     app.state.ctx = ctx
     app.add_middleware(RefuseNul)
+    # outermost: bodies get a read timeout and a cap; a client that leaves mid-body is one info line
+    app.add_middleware(
+        BodyGuard,
+        idle_timeout=ctx.settings.body_idle_timeout_seconds,
+        total_timeout=ctx.settings.body_timeout_seconds,
+        max_incomplete=ctx.settings.max_incomplete_requests,
+    )
     app.include_router(mailbox_router(ctx.engine, ctx.clock, ctx.dsp.verifier.trust))
     app.include_router(anomaly_router(ctx))  # thresholds and quarantine JSON API (issue 6)
     if ctx.intake is not None:
         app.include_router(csp_events_router(ctx.intake, ctx.settings.csp_secret))
-    # DUIS handling is CPU-bound: more threads than cores only make them convoy on the GIL and the store's
-    # write lock. One per process; scale with `hanota serve --workers N`.
-    limiters: dict[str, anyio.CapacityLimiter] = {}
+    # DUIS requests run on worker threads in two lanes, so that a large or hostile request never holds the
+    # small ones: up to `duis_threads` requests of up to `duis_bulk_bytes` at once (8.2, 8.4, 12.2: a few ms
+    # each), and up to `duis_bulk_threads` larger ones (a full 11.4 is ~15 MB and holds the store's write
+    # transaction for most of its time). Nothing is serialised here beyond the lanes: parsing, verification,
+    # schema validation and signing run outside any lock (libxml2's parse, C14N and validation release the
+    # GIL), and the store's own locking decides the rest. Scale out with `hanota serve --workers N`.
+    lanes: dict[str, anyio.CapacityLimiter] = {}
+
+    def lane(size: int) -> anyio.CapacityLimiter:
+        """The limiter of the lane a body of `size` bytes goes to (made on first use, in the event loop)."""
+        name = "bulk" if size > ctx.settings.duis_bulk_bytes else "small"
+        limiter = lanes.get(name)
+        if limiter is None:
+            threads = ctx.settings.duis_bulk_threads if name == "bulk" else ctx.settings.duis_threads
+            limiter = lanes[name] = anyio.CapacityLimiter(threads)
+        return limiter
 
     @app.post(
         "/api/v1/serviceD",
@@ -180,8 +213,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             return PlainTextResponse(
                 f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
             )
-        limiter = limiters.get("dsp") or limiters.setdefault("dsp", anyio.CapacityLimiter(1))
-        answer = await to_thread.run_sync(ctx.dsp.handle, body, limiter=limiter)
+        answer = await to_thread.run_sync(ctx.dsp.handle, body, limiter=lane(len(body)))
         headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
         return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers)
 

@@ -31,6 +31,8 @@ class RefuseNul:
         size = 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left mid-form: nobody to answer (BodyGuard logs it)
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")

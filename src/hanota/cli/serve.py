@@ -61,7 +61,7 @@ def serve(
     console.print(f"hanota DSP on http://{host}:{port}/api/v1/serviceD  (store: {settings.database_url})")
     if workers > 1:
         uvicorn.run("hanota.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")  # fmt: skip
+                    log_level="warning", **settings.uvicorn_options())  # fmt: skip
         return
     ctx = build_context(settings, migrate=False)
     if settings.run_worker:
@@ -69,7 +69,7 @@ def serve(
         ctx.delivery = make_delivery(ctx)
     if settings.run_network:
         ctx.runners = make_runners(ctx, f"http://{host}:{port}")
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="warning", **settings.uvicorn_options())
 
 
 def worker() -> None:

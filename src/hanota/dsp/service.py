@@ -3,7 +3,9 @@
 Order of work for one request (nothing is trusted before step 3):
 
 1. size (HTTP 413 over the limit);
-2. hardened parse: not XML, a DOCTYPE, entities → DUIS E100 when a RequestID can be read, else HTTP 400;
+2. hardened parse: not XML, a DOCTYPE, entities, a shape over the settings' limits (depth, elements,
+   attributes or namespace declarations on one element: `hanota.duis.xmlparse.XmlLimits`, refused in
+   milliseconds, before any canonicalisation) → HTTP 400 (E100 in the text);
 3. signature over the bytes received (DUIS profile, certificate by serial, chain or pin, role 135, signer =
    the RequestID's originator) → E40; from here on only the verified content is used;
 4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;
@@ -56,7 +58,7 @@ from hanota.duis.models import (
     UpdatePPMIDFirmware,
     render_response_element,
 )
-from hanota.duis.xmlparse import SR, parse_document
+from hanota.duis.xmlparse import DEFAULT_LIMITS, SR, XmlLimits, parse_document
 from hanota.errors import AccessError, HanotaError, InputError, ReplayError, TooLarge
 from hanota.inventory.read import read_inventory
 from hanota.inventory.update import update_inventory
@@ -95,12 +97,20 @@ class DSPService:
     """Turns request bytes into signed answer bytes. Thread-safe; one per process."""
 
     def __init__(
-        self, *, engine: Engine, clock: Clock, signer: Signer, trust: TrustStore, max_body_bytes: int
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        signer: Signer,
+        trust: TrustStore,
+        max_body_bytes: int,
+        xml_limits: XmlLimits = DEFAULT_LIMITS,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.signer = signer
         self.max_body_bytes = max_body_bytes
+        self.xml_limits = xml_limits
         self.verifier = Verifier(trust, accepted_roles=(codes.ROLE_XML_SIGNING,), max_bytes=max_body_bytes)
         self.anomaly = AnomalyGuard(AlertWriter(signer))
 
@@ -108,7 +118,7 @@ class DSPService:
     def handle(self, body: bytes) -> Answer:
         t0 = time.perf_counter()
         try:
-            root = parse_document(body, max_bytes=self.max_body_bytes)
+            root = parse_document(body, max_bytes=self.max_body_bytes, limits=self.xml_limits)
         except TooLarge as e:
             return Answer(413, f"{e.message}\n".encode(), "text/plain")
         except InputError as e:
@@ -169,7 +179,7 @@ class DSPService:
         access control run again, the counter is NOT checked (it was advanced on arrival), then
         `before_handler` (the anomaly counts) and the SR handler. Refusals before the handler change nothing
         and come back as an answer with their code, as they would for a new request."""
-        root = parse_document(signed, max_bytes=self.max_body_bytes)
+        root = parse_document(signed, max_bytes=self.max_body_bytes, limits=self.xml_limits)
         rid, srv = _peek(root)
         if rid is None or srv is None:
             raise InputError("the stored request has no readable RequestID or SRV")

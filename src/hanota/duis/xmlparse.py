@@ -8,6 +8,16 @@ or external), an entity reference, a processing instruction other than the XML d
 other than UTF-8: DUIS needs none of them, and each is a classic attack vector (XXE, billion laughs, external
 DTD fetches).
 
+**Bounded work.** A document's shape is bounded while it is parsed, before anything else looks at it
+(`XmlLimits`: nesting depth, elements, and per element attributes and namespace declarations). The signature
+check canonicalises the document, and libxml2's C14N is quadratic in one element's attributes and
+namespace declarations (a 1 MB request with 100,000 attributes on one element took 17 s to refuse), so such
+a document must be refused by the parser, in milliseconds. The parse is incremental (`etree.XMLPullParser`
+fed 64 KiB at a time) and counts as it goes: an element over a limit stops the parse at once, and a start
+tag still open after a chunk with more ``=`` signs than one element may carry (every attribute and
+namespace declaration has one) is refused before libxml2 has read the rest of it. Every limit is far above
+what any DUIS document needs (a full 11.4 has about 40 elements; its 50,000 device IDs are one text node).
+
 Schema validation uses the bundled DUIS 5.4 schema (SEC Appendix AD, as shipped with the DCC Boxed signing
 tool) in ``schema/``. The schema document is parsed once, lazily, with a resolver that serves only the
 bundled files, so loading it never touches the network; each thread builds its own ``XMLSchema`` from it
@@ -22,6 +32,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -98,6 +109,118 @@ def _malformed(message: str) -> InputError:
     return InputError(message, code=codes.MALFORMED_REQUEST)
 
 
+@dataclass(frozen=True)
+class XmlLimits:
+    """The largest document shape `parse_document` accepts (settings: ``HANOTA_XML_MAX_*``).
+
+    DUIS documents are shallow and small in structure: depth at most 8 under the root, a few dozen elements
+    (the 50,000 device IDs of an 11.4 are one comma-separated text node), at most 3 attributes and 6
+    namespace declarations on any element. The defaults leave a wide margin and still keep the work of the
+    later stages (C14N, schema validation) proportional to the size of the document.
+    """
+
+    max_depth: int = 64
+    max_elements: int = 100_000
+    max_attributes: int = 32  # on one element
+    max_namespace_declarations: int = 32  # on one element
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_elements", "max_attributes", "max_namespace_declarations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"XmlLimits.{name} must be at least 1")
+
+    @property
+    def markup_budget(self) -> int:
+        """The most ``=`` signs a chunk with no element event may carry: one element's attributes and
+        namespace declarations, plus slack for ``=`` in text (base64 padding, issuer names, comments)."""
+        return self.max_attributes + self.max_namespace_declarations + _TEXT_EQUALS_SLACK
+
+
+DEFAULT_LIMITS: Final = XmlLimits()
+#: Bytes handed to libxml2 per step; a start tag longer than this is counted before it is parsed further.
+_CHUNK: Final = 64 * 1024
+_TEXT_EQUALS_SLACK: Final = 1024
+
+
+def _limited_parser() -> etree.XMLPullParser:
+    """A one-document incremental parser with exactly the hardened parser's settings."""
+    parser = etree.XMLPullParser(
+        events=("start", "end", "start-ns"),
+        resolve_entities=False,
+        no_network=True,
+        dtd_validation=False,
+        load_dtd=False,
+        attribute_defaults=False,
+        huge_tree=True,
+        remove_comments=False,
+        remove_pis=False,
+        collect_ids=False,
+    )
+    parser.resolvers.add(_DenyResolver())
+    return parser
+
+
+class _Shape:
+    """Counts a document's shape from the parser's events; refuses it as soon as it is over a limit."""
+
+    def __init__(self, limits: XmlLimits) -> None:
+        self.limits = limits
+        self.depth = self.elements = self.declarations = 0
+
+    def read(self, parser: etree.XMLPullParser) -> bool:
+        """Check the events the parser has for us; True if there were any."""
+        limits = self.limits
+        seen = False
+        for event, item in parser.read_events():
+            seen = True
+            if event == "start-ns":  # a declaration on the element whose "start" comes next
+                self.declarations += 1
+                if self.declarations > limits.max_namespace_declarations:
+                    raise _malformed(
+                        f"an element declares over {limits.max_namespace_declarations} namespaces"
+                    )
+            elif event == "start":
+                self.declarations = 0
+                self.elements += 1
+                self.depth += 1
+                if self.elements > limits.max_elements:
+                    raise _malformed(f"over {limits.max_elements:,} elements")
+                if self.depth > limits.max_depth:
+                    raise _malformed(f"elements nested over {limits.max_depth} deep")
+                if len(cast("etree._Element", item).attrib) > limits.max_attributes:
+                    raise _malformed(f"an element has over {limits.max_attributes} attributes")
+            else:
+                self.depth -= 1
+        return seen
+
+
+def _parse_bounded(data: bytes, limits: XmlLimits) -> etree._Element:
+    """Parse `data` incrementally, refusing it (InputError E100) as soon as it is over one of `limits`."""
+    parser = _limited_parser()
+    shape = _Shape(limits)
+    budget = limits.markup_budget
+    pending = 0  # '=' signs fed since the parser last reported an element boundary
+    try:
+        for offset in range(0, len(data), _CHUNK):
+            end = offset + _CHUNK
+            parser.feed(data[offset:end])
+            if shape.read(parser):
+                pending = 0
+            elif data.find(b"=", offset, end) >= 0:  # memchr: text chunks (base64, ID lists) have none
+                pending += data.count(b"=", offset, end)
+                if pending > budget:
+                    raise _malformed(
+                        f"over {budget} '=' signs with no element boundary: a start tag with more than "
+                        f"{limits.max_attributes} attributes or {limits.max_namespace_declarations} "
+                        "namespace declarations"
+                    )
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise _malformed(f"not well-formed XML: {_short(str(exc))}") from exc
+    shape.read(parser)  # what libxml2 held back until the end
+    return root
+
+
 def check_hostile_constructs(root: etree._Element) -> None:
     """Refuse a tree with a DOCTYPE, entity references, processing instructions or a non-UTF-8 encoding.
 
@@ -119,11 +242,12 @@ def check_hostile_constructs(root: etree._Element) -> None:
         raise _malformed(f"entity reference {node.text} is not allowed")
 
 
-def parse_document(data: bytes, *, max_bytes: int) -> etree._Element:
+def parse_document(data: bytes, *, max_bytes: int, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element:
     """Parse one DUIS document with the hardened parser and return its root element.
 
-    Raises `TooLarge` over `max_bytes`, `InputError` for anything that is not plain UTF-8 XML (see module
-    docstring). Neither the namespace nor the root element is checked here: the model parsers do that.
+    Raises `TooLarge` over `max_bytes`, `InputError` for anything that is not plain UTF-8 XML or is over
+    `limits` (see module docstring). Neither the namespace nor the root element is checked here: the model
+    parsers do that.
     """
     if not isinstance(data, bytes):
         raise TypeError(f"parse_document takes bytes, not {type(data).__name__}")
@@ -132,18 +256,16 @@ def parse_document(data: bytes, *, max_bytes: int) -> etree._Element:
             f"document is {len(data):,} bytes, over the {max_bytes:,}-byte limit",
             code=codes.REQUEST_TOO_LARGE,
         )
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): that copies up to max_bytes)
         raise _malformed("empty document")
     if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")):
         raise _malformed("DUIS documents must be UTF-8, not UTF-16/32")
     # Refuse a DOCTYPE before libxml2 parses its internal subset at all (entity declarations never reach it).
     if b"<!DOCTYPE" in data:
         raise _malformed("a DOCTYPE is not allowed in DUIS documents")
-    try:
-        # The parser is the hardened one above: no entity resolution, no DTD, no network, huge_tree.
-        root = etree.fromstring(data, document_parser())
-    except etree.XMLSyntaxError as exc:
-        raise _malformed(f"not well-formed XML: {_short(str(exc))}") from exc
+    # The parser has the hardened settings above (no entity resolution, no DTD, no network, huge_tree) and
+    # counts the document's shape as it goes.
+    root = _parse_bounded(data, limits)
     check_hostile_constructs(root)
     return root
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 import crafted as c
 from api.conftest import Live
@@ -263,6 +263,12 @@ def test_a_batch_may_hold_an_activation_before_another_device_s_transfer(live: L
 def test_an_idle_gateway_starts_a_new_engine_generation(live: Live, campaign: list[GatewayRunner]) -> None:
     """Once everything it held is reported, a gateway's next distribution goes to a fresh engine: a restart
     then replays only the work of the current generation, never the gateway's whole history."""
+    with live.engine.begin() as conn:  # back on the old release (replaced units), so the update is due again
+        conn.execute(
+            update(Device)
+            .where(Device.device_id.in_((c.P_OK, c.I_OK, c.P_GAS)))
+            .values(firmware_version=c.OLD_VERSION)
+        )
     assert submit(live, (c.P_OK, c.I_OK, c.P_GAS)) == "I0"
     assert live.router().run_once() == 1
     run_campaign(live, campaign)

@@ -8,7 +8,13 @@ from hanota.csp.interface import SIGNATURE_HEADER, Distribution, DistributionAns
 
 
 class CSPUnavailable(Exception):
-    """The CSP did not take the distribution (network error, 5xx, timeout): try again later."""
+    """The CSP did not take the distribution: no answer (network error, timeout; `status` None) or an HTTP
+    status other than 200. Whether to try again is the retry policy's call (`hanota.retry`): a 4xx other
+    than 408/425/429 will not change by itself."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CSPClient:
@@ -31,7 +37,7 @@ class CSPClient:
         except httpx.HTTPError as e:
             raise CSPUnavailable(f"{region}: {type(e).__name__}: {e}") from e
         if r.status_code != 200:
-            raise CSPUnavailable(f"{region}: HTTP {r.status_code}: {r.text[:300]}")
+            raise CSPUnavailable(f"{region}: HTTP {r.status_code}: {r.text[:300]}", status=r.status_code)
         return DistributionAnswer.model_validate_json(r.content)
 
     def close(self) -> None:

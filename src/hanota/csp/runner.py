@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from hanota.network.distribution import Distribution, PriorityClass, TargetTable
 from hanota.network.engine import NetworkEngine
 from hanota.network.events import Event
 from hanota.network.profile import NetworkProfile, Region
+from hanota.retry import RetryPolicy, retry_after_seconds, to_clock_seconds, wall_seconds_between
 
 log = get_logger("hanota.csp.runner")
 
@@ -82,6 +84,7 @@ class GatewayRunner:
         seed: int = 1,
         http: httpx.Client | None = None,
         batch_events: int = BATCH_EVENTS,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.gateway = gateway
         self.region = gateway.region
@@ -94,6 +97,8 @@ class GatewayRunner:
         self.engine: NetworkEngine | None = None
         self.epoch: datetime | None = None
         self._lock = threading.Lock()
+        self.policy = policy or RetryPolicy()
+        self.rng = random.Random()  # noqa: S311 - jitter, not a secret
 
     # -- engine life ---------------------------------------------------------------------------------------
     def _state(self, conn: Connection) -> _State:
@@ -285,18 +290,28 @@ class GatewayRunner:
 
     # -- delivery to the DSP -------------------------------------------------------------------------------
     def send_batches(self, limit: int = 20) -> int:
-        """Send unsent batches in order until one fails; returns how many the DSP now holds."""
+        """Send unsent batches in order until one fails; returns how many the DSP now holds.
+
+        A failed send is tried again under the shared retry policy (`hanota.retry`: wall-clock backoff
+        whatever the clock's speed, Retry-After honoured); a batch the DSP keeps refusing (a 4xx other than
+        408/425/429, three times) or that fails past the cap is dead-lettered (``dead_at``): nothing after it
+        is sent (the DSP applies batches in order) until an operator resends it (`resend_dead_batches`,
+        ``hanota dead-letters retry``). One log line per change of state, not per attempt."""
         store = self.gateway.engine
+        now = self.gateway.clock.now()
         with store.connect() as conn:
             pending = conn.execute(
-                select(CSPEventBatch.seq, CSPEventBatch.body)
+                select(CSPEventBatch.seq, CSPEventBatch.body, CSPEventBatch.attempts, CSPEventBatch.next_attempt_at,
+                       CSPEventBatch.failing_since, CSPEventBatch.dead_at)
                 .where(CSPEventBatch.region == self.region, CSPEventBatch.sent_at.is_(None))
                 .order_by(CSPEventBatch.seq)
                 .limit(limit)
-            ).all()
+            ).all()  # fmt: skip
         done = 0
-        for seq, body in pending:
-            error = self._post(seq, bytes(body))
+        for seq, body, attempts, next_at, since, dead_at in pending:
+            if dead_at is not None or (next_at is not None and utc(next_at) > now):
+                break  # dead-lettered, or backing off: later batches wait behind it
+            error, status, retry_after = self._post(seq, bytes(body))
             now = self.gateway.clock.now()
             with store.begin() as conn:
                 if error is None:
@@ -304,39 +319,57 @@ class GatewayRunner:
                         update(CSPEventBatch)
                         .where(CSPEventBatch.region == self.region, CSPEventBatch.seq <= seq,
                                CSPEventBatch.sent_at.is_(None))
-                        .values(sent_at=now)
+                        .values(sent_at=now, next_attempt_at=None, failing_since=None)
                     )  # fmt: skip
+                    if since is not None:
+                        log.info("event batches reach the DSP again", region=self.region, seq=seq)
                     done += 1
                     continue
+                first = utc(since) if since is not None else now
+                verdict = self.policy.after_failure(
+                    attempts + 1, wall_seconds_between(self.gateway.clock, first, now), self.rng,
+                    status=status, retry_after=retry_after,
+                )  # fmt: skip
                 conn.execute(
                     update(CSPEventBatch)
                     .where(CSPEventBatch.region == self.region, CSPEventBatch.seq == seq)
-                    .values(attempts=CSPEventBatch.attempts + 1, last_error=error[:1000])
-                )
-            log.warning(
-                "event batch not delivered, will retry", region=self.region, seq=seq, error=error[:200]
-            )
+                    .values(
+                        attempts=CSPEventBatch.attempts + 1, failing_since=first,
+                        last_error=(error if not verdict.dead else f"{error}; dead-lettered: {verdict.dead_reason}")[:1000],
+                        next_attempt_at=now + to_clock_seconds(self.gateway.clock, verdict.wait_seconds),
+                        dead_at=now if verdict.dead else None,
+                    )
+                )  # fmt: skip
+            if verdict.dead:
+                log.error("event batch dead-lettered: the DSP will not take it", region=self.region, seq=seq,
+                          reason=verdict.dead_reason, error=error[:200])  # fmt: skip
+            elif since is None:
+                log.warning("event batch not delivered; retrying with backoff", region=self.region, seq=seq,
+                            error=error[:200])  # fmt: skip
             break
         return done
 
-    def _post(self, seq: int, body: bytes) -> str | None:
-        """None when the DSP holds batch `seq` (applied now or before), else the error."""
+    def _post(self, seq: int, body: bytes) -> tuple[str | None, int | None, float | None]:
+        """(None, …) when the DSP holds batch `seq` (applied now or before), else (the error, the HTTP status
+        or None when there was no answer, Retry-After seconds or None)."""
         headers = {"content-type": "application/json", SIGNATURE_HEADER: sign_body(self.gateway.key, body)}
         try:
             r = self.http.post(self.events_url, content=body, headers=headers)
         except httpx.HTTPError as e:
-            return f"{type(e).__name__}: {e}"
+            return f"{type(e).__name__}: {e}", None, None
+        retry_after = retry_after_seconds(r.headers.get("retry-after"))
         if r.status_code == 200:
-            return None
+            return None, 200, None
         if r.status_code == 409:
             try:
                 answer = BatchAnswer.model_validate_json(r.content)
             except ValueError:
-                return f"409 without a batch answer: {r.text[:200]}"
+                return f"409 without a batch answer: {r.text[:200]}", 409, retry_after
             if answer.last_seq >= seq:
-                return None  # applied before: our earlier send's answer was lost
-            return f"409: DSP is at batch {answer.last_seq}, {answer.detail}"
-        return f"HTTP {r.status_code}: {r.text[:200]}"
+                return None, 409, None  # applied before: our earlier send's answer was lost
+            # the DSP is behind (a gap it refuses): not permanent, the earlier batch may still arrive
+            return f"409: DSP is at batch {answer.last_seq}, {answer.detail}", None, retry_after
+        return f"HTTP {r.status_code}: {r.text[:200]}", r.status_code, retry_after
 
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
         """Tick every `poll_seconds` (each tick catches up with the clock, so more often gains nothing)."""
@@ -352,6 +385,18 @@ class GatewayRunner:
             self.http.close()
 
 
+def resend_dead_batches(conn: Connection, now: datetime, region: str | None = None) -> int:
+    """Send a gateway's dead-lettered event batches again (one region's, or every region's): due now, with a
+    fresh attempt count; the batches behind them follow in order."""
+    query = update(CSPEventBatch).where(CSPEventBatch.dead_at.is_not(None), CSPEventBatch.sent_at.is_(None))
+    if region is not None:
+        query = query.where(CSPEventBatch.region == region)
+    n = conn.execute(query.values(dead_at=None, attempts=0, failing_since=None, next_attempt_at=now)).rowcount
+    if n:
+        log.info("dead-lettered event batches queued again by hand", count=n, region=region)
+    return int(n)
+
+
 def _hw(version: int | None, hw_range: tuple[int, int] | None) -> int:
     """The device's hardware version for the model; unknown counts as inside the image's range."""
     if version is not None:
@@ -359,4 +404,4 @@ def _hw(version: int | None, hw_range: tuple[int, int] | None) -> int:
     return hw_range[0] if hw_range is not None else 0
 
 
-__all__ = ["GatewayRunner", "epoch_for", "events_path"]
+__all__ = ["GatewayRunner", "epoch_for", "events_path", "resend_dead_batches"]

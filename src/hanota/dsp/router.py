@@ -3,18 +3,24 @@
 Claiming is safe with several workers: on PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite the store's
 single writer. A claim is a lease: a job left in `sending` by a crashed worker is claimed again after
 `LEASE_SECONDS`, and the CSP answers a resend of the same `distribution_id` with its first answer, so a
-file is never queued twice. Targets a CSP rejects are marked `csp_rejected` and the sender gets one
+file is never queued twice. A CSP that does not take a file is tried again under the shared retry policy
+(`hanota.retry`: wall-clock backoff whatever the clock's speed, a cap of attempts and age, a 4xx other than
+408/425/429 given up after three tries); a job past the cap is dead-lettered (``status = 'dead'``, its last
+error kept), shown by ``hanota dead-letters`` and sent again by hand with ``hanota dead-letters retry``.
+
+Targets a CSP rejects are marked `csp_rejected` and the sender gets one
 `FirmwareDistributionFailure` DCC Alert per job (stable ID `fdf:<job>`), in the same transaction.
 """
 
 from __future__ import annotations
 
 import base64
+import random
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
@@ -29,10 +35,10 @@ from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.models import FirmwareDistributionFailure
 from hanota.logs import get_logger
+from hanota.retry import RetryPolicy, to_clock_seconds, wall_seconds_between
 
 log = get_logger("hanota.router")
 LEASE_SECONDS = 300
-MAX_BACKOFF_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -61,17 +67,27 @@ def mark_csp_rejected(
 
 class Router:
     def __init__(
-        self, engine: Engine, clock: Clock, client: CSPClient, alerts: AlertWriter, *, name: str
+        self,
+        engine: Engine,
+        clock: Clock,
+        client: CSPClient,
+        alerts: AlertWriter,
+        *,
+        name: str,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.client = client
         self.alerts = alerts
         self.name = name
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
 
     def claim(self, limit: int = 1) -> list[Claimed]:
         now = self.clock.now()
-        stale = now - timedelta(seconds=LEASE_SECONDS)
+        stale = now - to_clock_seconds(self.clock, LEASE_SECONDS)  # wall seconds, whatever the speed
         query = (
             select(
                 DistributionJob.id,
@@ -136,25 +152,43 @@ class Router:
         try:
             answer = self.client.send(job.region, dist)
         except CSPUnavailable as e:
-            self._retry_later(job, str(e))
+            self._retry_later(job, str(e), e.status)
             return None
         self._apply(job, rid, answer)
         return answer
 
-    def _retry_later(self, job: Claimed, error: str) -> None:
+    def _retry_later(self, job: Claimed, error: str, status: int | None) -> None:
+        """Back off in wall seconds, or dead-letter the job past the policy's cap (one log line per change)."""
         now = self.clock.now()
-        delay = min(MAX_BACKOFF_SECONDS, 2 ** min(job.attempts, 10))
         with self.engine.begin() as conn:
+            since = conn.execute(
+                select(DistributionJob.failing_since).where(DistributionJob.id == job.job_id)
+            ).scalar_one_or_none()
+            verdict = self.policy.after_failure(
+                job.attempts, wall_seconds_between(self.clock, since or now, now), self.rng, status=status
+            )
+            values: dict[str, object] = {"failing_since": since or now, "last_error": error[:1000]}
+            if verdict.dead:
+                values.update(
+                    status="dead",
+                    dead_at=now,
+                    last_error=f"{error}; dead-lettered: {verdict.dead_reason}"[:1000],
+                )
+            else:
+                values.update(
+                    status="pending", next_attempt_at=now + to_clock_seconds(self.clock, verdict.wait_seconds)
+                )
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id, DistributionJob.claimed_by == self.name)
-                .values(
-                    status="pending", next_attempt_at=now + timedelta(seconds=delay), last_error=error[:1000]
-                )
+                .values(**values)
             )
-        log.warning(
-            "CSP unavailable, will retry", job=job.job_id, region=job.region, in_s=delay, error=error[:200]
-        )
+        if verdict.dead:
+            log.error("distribution dead-lettered: the CSP did not take it", job=job.job_id, region=job.region,
+                      attempts=job.attempts, reason=verdict.dead_reason, error=error[:200])  # fmt: skip
+        elif since is None:
+            log.warning("CSP did not take the distribution; retrying with backoff", job=job.job_id,
+                        region=job.region, error=error[:200])  # fmt: skip
 
     def _apply(self, job: Claimed, rid: RequestID, answer: DistributionAnswer) -> None:
         now = self.clock.now()
@@ -175,10 +209,19 @@ class Router:
                 by_reason[reason].append(device)
             for reason, devices in by_reason.items():
                 mark_csp_rejected(conn, job.request_pk, devices, reason, now)
+            was_failing = conn.execute(
+                select(DistributionJob.failing_since).where(DistributionJob.id == job.job_id)
+            ).scalar_one_or_none()
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id)
-                .values(status="sent", sent_at=now, rejected_count=len(rejected), last_error=None)
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    rejected_count=len(rejected),
+                    last_error=None,
+                    failing_since=None,
+                )
             )
             if rejected:
                 self.alerts.write(
@@ -195,7 +238,7 @@ class Router:
                     now,
                 )
         log.info("distribution sent", job=job.job_id, region=job.region, accepted=answer.accepted,
-                 rejected=len(rejected))  # fmt: skip
+                 rejected=len(rejected), after_failures_since=str(was_failing) if was_failing else None)  # fmt: skip
 
     def close(self) -> None:
         self.client.close()
@@ -209,3 +252,16 @@ class Router:
 
     def run_forever(self, stop: threading.Event, poll_seconds: float) -> None:
         poll_until_stopped(self.run_once, stop, poll_seconds, what="distribution router")
+
+
+def retry_dead_jobs(conn: Connection, now: datetime, job_ids: Sequence[int] = ()) -> int:
+    """Send dead-lettered distribution jobs again (the named ones, or all): due now, a fresh attempt count."""
+    query = update(DistributionJob).where(DistributionJob.status == "dead")
+    if job_ids:
+        query = query.where(DistributionJob.id.in_(list(job_ids)))
+    n = conn.execute(
+        query.values(status="pending", attempts=0, dead_at=None, failing_since=None, next_attempt_at=now)
+    ).rowcount
+    if n:
+        log.info("dead-lettered distribution jobs queued again by hand", count=n)
+    return int(n)

@@ -18,7 +18,13 @@ from hanota.api.app import build_context, create_app, make_router
 from hanota.db.engine import make_engine
 from hanota.db.migrate import head_revision, history
 from hanota.db.models import Base
-from hanota.estate.dccboxed import PPMID, PPMID_MODEL, SAMPLE_FIRMWARE_VERSION, SUPPLIER_EUI
+from hanota.estate.dccboxed import (
+    PPMID,
+    PPMID_MODEL,
+    SAMPLE_FIRMWARE_VERSION,
+    SAMPLE_PPMID_IMAGE,
+    SUPPLIER_EUI,
+)
 from hanota.settings import Settings
 from liveserver import LiveServer
 
@@ -49,7 +55,7 @@ def populate(h: Hanota, work: Path) -> None:
                 r = h.run("sr", "submit", server.url, str(work / f"{name}.signed.xml"))
                 return str((r.stdout or r.stderr).replace("refused: ", "").split()[0])
 
-            h.ok("firmware", "sample", str(work / "image.bin"), "--dccboxed")
+            (work / "image.bin").write_bytes(SAMPLE_PPMID_IMAGE)
             assert send("ppmid", "11.4", "--image", str(work / "image.bin"), "--firmware-version",
                         SAMPLE_FIRMWARE_VERSION, "--device", PPMID) == "I0"  # fmt: skip
             assert send("prenotify", "12.2", "--device", NEW_DEVICE, "--device-type", "PPMID", "--manufacturer",

@@ -341,7 +341,14 @@ class DeliveryWorker:
         outcome per alert, in order."""
         if not claimed:
             return []
-        return self._event_loop().run_until_complete(self._send_all(claimed))
+        loop = self._event_loop()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no loop runs on this thread
+            return loop.run_until_complete(self._send_all(claimed))
+        # called from inside an event loop (an ASGI app, Playwright's sync API): run ours on a helper thread
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-send") as helper:
+            return helper.submit(loop.run_until_complete, self._send_all(claimed)).result()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():

@@ -23,6 +23,7 @@ ACTIONS = {
     "quarantine.delete": "quarantine:<event ref>",
     "token.issue": "user:<EUI>",
     "token.revoke": "user:<EUI>",
+    "alerts.redeliver": "alert:<ID> | recipient:<EUI> | alerts:all",
 }
 
 

@@ -23,6 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from sqlalchemy import Engine
 
+from hanota.alerts.delivery import redeliver
+from hanota.anomaly import audit
 from hanota.clock import Clock
 from hanota.logs import get_logger
 from hanota.settings import Settings
@@ -100,6 +102,11 @@ class Ctx:
 def _is_number(v: str) -> bool:
     """ASCII digits only: `str.isdigit` also accepts `²`, which `int` refuses."""
     return v.isascii() and v.isdigit()
+
+
+def _is_printable_id(v: str) -> bool:
+    """An alert ID as the outbox keeps them: printable ASCII without spaces."""
+    return 0 < len(v) <= 80 and v.isascii() and v.isprintable() and " " not in v
 
 
 def _alert_kind(request: Request) -> str | None:
@@ -675,12 +682,19 @@ def ssi_router(ctx: AppContext) -> APIRouter:
     def alerts(request: Request) -> Response:
         def page(c: Ctx) -> Response:
             kind = _alert_kind(request)
+            delivery = _choice(request, "delivery", q.ALERT_DELIVERY)
             size, before = _size(request), _int_cursor(request, "before")
+            done = _param(request, "done", 80) or None
+            if done is not None and not re.fullmatch(r"[0-9,]{1,12} alerts? queued again", done):
+                done = None
             with ssi.reader.connect() as conn:
-                result = q.alerts_page(conn, c.scope, kind, before, size)
+                result = q.alerts_page(conn, c.scope, kind, before, size, delivery)
                 kinds = q.alert_kinds(conn)
+                failing = q.failing_endpoints(conn, c.scope)
+                dead = q.dead_letter_count(conn, c.scope)
             return ssi.render("alerts.html", c, request, page=result, kind=kind, kinds=kinds, size=size,
-                              before=before)  # fmt: skip
+                              before=before, delivery=delivery, deliveries=list(q.ALERT_DELIVERY),
+                              failing=failing, dead=dead, done=done)  # fmt: skip
 
         return ssi.guard(request, page)
 
@@ -688,9 +702,38 @@ def ssi_router(ctx: AppContext) -> APIRouter:
     def alerts_csv(request: Request) -> Response:
         def page(c: Ctx) -> Response:
             kind = _alert_kind(request)
-            return ssi.csv("alerts", q.ALERT_CSV, ssi.streamed(q.alerts_csv, c.scope, kind))
+            delivery = _choice(request, "delivery", q.ALERT_DELIVERY)
+            return ssi.csv("alerts", q.ALERT_CSV, ssi.streamed(q.alerts_csv, c.scope, kind, delivery))
 
         return ssi.guard(request, page)
+
+    @r.post(PREFIX + "/alerts/redeliver")
+    def alerts_redeliver(
+        request: Request,
+        reason: Annotated[str, Form(max_length=2000)] = "",
+        alert: Annotated[str, Form(max_length=80)] = "",
+        recipient: Annotated[str, Form(max_length=23)] = "",
+        csrf: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        """Operator: send dead-lettered alerts again (one by ID, a recipient's, or all), audited."""
+
+        def page(c: Ctx) -> Response:
+            why = reason.strip()
+            if not why:
+                raise Problem(400, "give a reason: it goes into the audit trail")
+            if alert and not _is_printable_id(alert):
+                raise Problem(400, "alert must be an alert ID")
+            if recipient and not re.fullmatch(r"[0-9A-F]{2}(-[0-9A-F]{2}){7}", recipient):
+                raise Problem(400, "recipient must be a User EUI")
+            target = f"alert:{alert}" if alert else f"recipient:{recipient}" if recipient else "alerts:all"
+            with ssi.writer.begin() as conn:
+                n = redeliver(conn, c.now, alert_ids=[alert] if alert else (), recipient=recipient or None)
+                audit.record(conn, actor=c.who.eui, action="alerts.redeliver", target=target, reason=why,
+                             detail={"queued": n}, now=c.now)  # fmt: skip
+            done = f"{n:,} alert{'s' if n != 1 else ''} queued again"
+            return RedirectResponse(f"{PREFIX}/alerts?{urlencode({'done': done})}", status_code=303)
+
+        return ssi.guard(request, page, post=True, csrf=csrf, operator=True)
 
     @r.get(PREFIX + "/alerts/{pk}")
     def alert(request: Request, pk: str) -> Response:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import socket
 import sys
 import threading
@@ -292,6 +293,10 @@ def _signer(ctx: AppContext, eui: str) -> Signer:
     return Signer(load_private_key(users / f"{stem}.key.pem"), load_certificate(users / f"{stem}.pem"))
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _command() -> str:
     """How the user ran hanota (e.g. `.venv/bin/hanota`), for the commands the demo suggests."""
     argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("hanota")
@@ -322,6 +327,8 @@ def demo(
     if speed <= 0:
         raise typer.BadParameter("--speed must be positive")
     wall0 = time.monotonic()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it like Ctrl-C: services down, clock stopped
     settings = load_settings()
     settings_port = port or settings.port
     configure_logging("warning", json=settings.log_json)  # the progress display is the demo's output

@@ -1,23 +1,26 @@
-"""`hanota sr build|sign|submit` and `hanota firmware sample` against a real DSP over HTTP: the exit code
+"""`hanota sr build|sign|submit` and `hanota firmware sample` against `hanota serve` over HTTP: the exit code
 follows the DUIS answer (0 accepted, 1 refused), a request or a sample gets a fresh counter with
 `--counter now`, and the README's 11.4 walkthrough works with an image from `hanota firmware sample`."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import Result
 
 from cli.conftest import Hanota
-from hanota.api.app import build_context, create_app
 from hanota.duis import parse_document, parse_request
 from hanota.estate.dccboxed import PPMID, SAMPLE_PPMID_IMAGE, SUPPLIER_EUI
 from hanota.firmware import parse_image
-from hanota.settings import Settings
-from liveserver import LiveServer
 
 
 @dataclass
@@ -40,21 +43,46 @@ class Live:
         return self.hanota.run("sr", "submit", self.url, str(signed))
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def live(tmp_path: Path, sqlite_url: str) -> Iterator[Live]:
-    # the DSP runs in this process and logs each request to the stderr of the moment (the command's, under
-    # CliRunner): at warning level it stays quiet, as a DSP in its own process would be to the command
-    h = Hanota(tmp_path / "data", sqlite_url, {"HANOTA_LOG_LEVEL": "warning"})
+    """A store with the DCC Boxed home and a PKI, and `hanota serve` on it in its own process (so that what
+    the commands print is theirs alone, at the default log level)."""
+    h = Hanota(tmp_path / "data", sqlite_url)
     h.ok("estate", "generate", "--homes", "30", "--dccboxed")
     h.ok("pki", "init")
-    ctx = build_context(Settings(data_dir=h.data_dir, database_url=sqlite_url), migrate=False)
     work = tmp_path / "work"
     work.mkdir()
-    try:
-        with LiveServer(create_app(ctx)) as server:
-            yield Live(h, server.url, work)
-    finally:
-        ctx.engine.dispose()
+    port = _free_port()
+    env = {**os.environ, "HANOTA_DATA_DIR": str(h.data_dir), "HANOTA_DATABASE_URL": sqlite_url,
+           "HANOTA_RUN_WORKER": "false", "HANOTA_INPROCESS_GATEWAYS": "false", "HANOTA_RUN_NETWORK": "false"}  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hanota.cli.main", "serve", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{url}/api/v1/serviceD", timeout=1)
+                    break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"hanota serve did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+            yield Live(h, url, work)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def counter_of(path: Path) -> int:
@@ -71,7 +99,10 @@ def test_sr_submit_exit_code_follows_the_answer(live: Live) -> None:
     assert counter_of(unsigned) == 1000
     signed = live.sign(SUPPLIER_EUI, unsigned)
     first = live.submit(signed)
-    assert first.exit_code == 0 and first.stdout.startswith("I0 "), (first.stdout, first.stderr)
+    assert first.exit_code == 0 and first.stdout.startswith("I0 ") and first.stderr == "", (
+        first.stdout,
+        first.stderr,
+    )
     assert PPMID in first.stdout
 
     again = live.hanota.fails(1, "sr", "submit", live.url, str(signed))

@@ -18,6 +18,7 @@ colour codes: tables and values come out whole (`... | cat` shows what a termina
 from __future__ import annotations
 
 import errno
+import logging
 from typing import Any, NoReturn
 
 import typer
@@ -93,6 +94,10 @@ def check_can_listen(host: str, port: int) -> None:
 def load_settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    # httpx logs every request at INFO on stderr: a command's stderr is for its one error line, and the
+    # servers and workers log what they send themselves
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return settings
 
 

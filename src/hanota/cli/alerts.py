@@ -20,7 +20,7 @@ from hanota.alerts import mailbox
 from hanota.alerts.receiver import Receiver
 from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
-from hanota.db.models import AlertOutbox
+from hanota.db.models import AlertOutbox, AlertRecipient
 from hanota.duis import (
     Signer,
     StaticTrustStore,
@@ -166,8 +166,9 @@ def receive(
 
     Give your User the endpoint http://HOST:PORT/alerts/<your EUI> (users.alert_endpoint).
     """
-    receiver = Receiver(_dsp_certificate(dsp_cert), store=store)
-    check_can_listen(host, port)
+    certificate = _dsp_certificate(dsp_cert)
+    check_can_listen(host, port)  # before the receiver opens (and perhaps creates) its store
+    receiver = Receiver(certificate, store=store)
     receiver.fail_next(fail_first)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -186,28 +187,51 @@ def receive(
 
 @alerts_app.command("outbox")
 def outbox() -> None:
-    """The outbox per recipient: delivered, waiting (with failed attempts), in the mailbox."""
+    """The outbox per recipient: delivered, waiting (of which retrying), dead-lettered, in the mailbox.
+
+    Dead-lettered alerts (the retry policy gave up: a 4xx three times, 50 tries or 72 wall hours) are listed
+    one by one with their last error by `hanota dead-letters list` and sent again by `hanota dead-letters
+    retry alerts`."""
     engine = migrated_engine(load_settings())
-    waiting = AlertOutbox.delivered_at.is_(None)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                AlertOutbox.recipient_eui,
-                func.count(),
-                func.sum(case((AlertOutbox.delivered_at.is_not(None), 1), else_=0)),
-                func.sum(case((waiting & AlertOutbox.mailbox.is_(False), 1), else_=0)),
-                func.sum(
-                    case((waiting & AlertOutbox.mailbox.is_(False) & (AlertOutbox.attempts > 0), 1), else_=0)
-                ),
-                func.sum(case((waiting & AlertOutbox.mailbox.is_(True), 1), else_=0)),
+    waiting = (
+        AlertOutbox.delivered_at.is_(None) & AlertOutbox.dead_at.is_(None) & AlertOutbox.mailbox.is_(False)
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    AlertOutbox.recipient_eui,
+                    func.count(),
+                    func.sum(case((AlertOutbox.delivered_at.is_not(None), 1), else_=0)),
+                    func.sum(case((waiting, 1), else_=0)),
+                    func.sum(case((waiting & (AlertOutbox.tries > 0), 1), else_=0)),
+                    func.sum(
+                        case(
+                            (AlertOutbox.dead_at.is_not(None) & AlertOutbox.delivered_at.is_(None), 1),
+                            else_=0,
+                        )
+                    ),
+                    func.sum(
+                        case((AlertOutbox.delivered_at.is_(None) & AlertOutbox.mailbox.is_(True), 1), else_=0)
+                    ),
+                )
+                .group_by(AlertOutbox.recipient_eui)
+                .order_by(AlertOutbox.recipient_eui)
+            ).all()
+            failing = dict(
+                conn.execute(
+                    select(AlertRecipient.recipient_eui, AlertRecipient.last_error).where(
+                        AlertRecipient.failures > 0
+                    )
+                ).all()
             )
-            .group_by(AlertOutbox.recipient_eui)
-            .order_by(AlertOutbox.recipient_eui)
-        ).all()
-    engine.dispose()
+    finally:
+        engine.dispose()
     table = Table(title="Alert outbox", show_header=True)
-    for column in ("recipient", "alerts", "delivered", "to push", "of which retrying", "in mailbox"):
-        table.add_column(column, justify="right")
+    for column in ("recipient", "alerts", "delivered", "to push", "of which retrying", "dead-lettered", "in mailbox",
+                   "endpoint"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("recipient", "endpoint") else "right")
     for row in rows:
-        table.add_row(row[0], *(f"{int(v or 0):,}" for v in row[1:]))
+        health = f"failing: {' '.join((failing[row[0]] or '').split())[:120]}" if row[0] in failing else "ok"
+        table.add_row(row[0], *(f"{int(v or 0):,}" for v in row[1:]), health)
     console.print(table)

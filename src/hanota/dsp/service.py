@@ -5,7 +5,8 @@ Order of work for one request (nothing is trusted before step 3):
 1. size (HTTP 413 over the limit);
 2. hardened parse: not XML, a DOCTYPE, entities, a shape over the settings' limits (depth, elements,
    attributes or namespace declarations on one element: `hanota.duis.xmlparse.XmlLimits`, refused in
-   milliseconds, before any canonicalisation) → HTTP 400 (E100 in the text);
+   milliseconds, before any canonicalisation) → HTTP 400 with the reason (a document that does not parse
+   has no RequestID to address a DUIS answer to);
 3. signature over the bytes received (DUIS profile, certificate by serial, chain or pin, role 135, signer =
    the RequestID's originator) → E40; from here on only the verified content is used;
 4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;

@@ -41,7 +41,8 @@ class _Request:
     received: int = 0
     complete: bool = False
     counted: bool = True
-    outcome: str | None = None  # "timeout (…)" or "client left"
+    outcome: str | None = None  # "gone" (the client left) or "timeout"
+    why: str = ""  # of a timeout: "idle" or "total"
     response_started: bool = False
     response_done: bool = False
 
@@ -89,7 +90,7 @@ class BodyGuard:
             if state.complete or state.outcome is not None:
                 after = await receive()
                 if after["type"] == "http.disconnect" and not state.response_done and state.outcome is None:
-                    state.outcome = "client left"
+                    state.outcome = "gone"
                 return after
             wait = min(self.idle_timeout, deadline - anyio.current_time())
             reason = "idle" if wait == self.idle_timeout else "total"
@@ -97,11 +98,11 @@ class BodyGuard:
             with anyio.move_on_after(max(wait, 0.0)):
                 message = await receive()
             if message is None:
-                state.outcome = f"timeout ({reason})"
+                state.outcome, state.why = "timeout", reason
                 finish()
-                raise BodyTimeout(state.outcome)
+                raise BodyTimeout(f"request body {reason} timeout")
             if message["type"] == "http.disconnect":
-                state.outcome = "client left"
+                state.outcome = "gone"
                 finish()
             elif message["type"] == "http.request":
                 state.received += len(message.get("body", b""))
@@ -129,10 +130,10 @@ class BodyGuard:
             finish()
         if state.outcome is None:
             return
-        if state.outcome == "client left":
+        if state.outcome == "gone":
             log.info("client left before its request was answered", path=path, body_bytes=state.received)
             return
-        log.info("request body timed out", path=path, why=state.outcome, body_bytes=state.received,
+        log.info("request body timed out", path=path, why=state.why, body_bytes=state.received,
                  idle_timeout=self.idle_timeout, total_timeout=self.total_timeout)  # fmt: skip
         if not state.response_started:
             await answer(send, 408, b"request body not received in time\n")

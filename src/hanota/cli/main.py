@@ -30,6 +30,7 @@ from hanota.cli.common import (
     fail,
     load_settings,
 )
+from hanota.cli.deadletters import dead_letters_app
 from hanota.cli.demo import demo
 from hanota.cli.estate import estate_app, pki_app
 from hanota.cli.firmware import firmware_app
@@ -99,6 +100,7 @@ app.command()(worker)
 app.add_typer(csp_app, name="csp")
 app.add_typer(ssi_cli)  # `hanota esi extract`, `hanota billing`, `hanota users …` (issue 7)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(dead_letters_app, name="dead-letters")
 
 
 @app.command()

@@ -294,3 +294,31 @@ def test_an_idle_gateway_starts_a_new_engine_generation(live: Live, campaign: li
         central.engine.results(first[0])
     for r in fresh:
         r.close()
+
+
+def test_an_activation_on_a_device_already_on_that_version_records_no_change(live: Live) -> None:
+    """The inventory learnt the new version while the request was in flight (an SR 8.4, or another supplier's
+    request, A-008): the activation is alerted as usual, but no same-version history row ("Version X,
+    Previous X") is written and the device row is left alone."""
+    assert submit(live, (c.P_OK, c.I_OK)) == "I0"
+    live.router().run_once()
+    with live.engine.begin() as conn:
+        conn.execute(update(Device).where(Device.device_id == c.P_OK).values(firmware_version=c.NEW_VERSION))
+    key = region_key(live.ctx.settings.csp_secret, "Central")
+
+    def event(device: str, kind: str) -> dict[str, object]:
+        return {"distribution_id": "dsp-job-1", "device_id": device, "chf_id": c.H1, "kind": kind, "reason": None,
+                "at": c.NOW.isoformat()}  # fmt: skip
+
+    events = [event(d, k) for k in ("transferred", "activated") for d in (c.P_OK, c.I_OK)]
+    r = post(live, json.dumps({"region": "Central", "seq": 1, "events": events}).encode(), key)
+    assert r.status_code == 200 and r.json()["applied"] == 4
+    with live.engine.connect() as conn:
+        history = conn.execute(
+            select(
+                FirmwareHistory.device_id, FirmwareHistory.previous_version, FirmwareHistory.firmware_version
+            )
+        ).all()
+        states = dict(conn.execute(select(RequestDevice.device_id, RequestDevice.state)).all())
+    assert states == {c.P_OK: "activated", c.I_OK: "activated"}
+    assert [tuple(h) for h in history] == [(c.I_OK, c.OLD_VERSION, c.NEW_VERSION)]

@@ -285,17 +285,21 @@ class EventIntake:
             ).all()
         )
         history = []
+        changed = []
         for r in rows:
             device = str(r["device"])
+            if previous.get(device) == str(r["version"]):
+                continue  # already on it (two suppliers' requests both forwarded, A-008): no change to record
             history.append({"device_id": device, "firmware_version": r["version"],
                             "previous_version": previous.get(device), "recorded_at": r["at"],
                             "source": r["source"]})  # fmt: skip
+            changed.append({"version": r["version"], "device": r["device"]})
             previous[device] = str(r["version"])
-        conn.execute(
-            text("UPDATE devices SET firmware_version = :version WHERE device_id = :device"),
-            [{"version": r["version"], "device": r["device"]} for r in rows],
-        )
-        conn.execute(insert(FirmwareHistory), history)
+        if changed:
+            conn.execute(
+                text("UPDATE devices SET firmware_version = :version WHERE device_id = :device"), changed
+            )
+            conn.execute(insert(FirmwareHistory), history)
 
     def _alert(
         self, conn: Connection, alerting: list[tuple[TargetEvent, _Target, datetime]], now: datetime

@@ -117,7 +117,7 @@ def test_a_transient_failure_is_retried_up_to_the_age_limit_then_dead_lettered(
     assert any("age limit" in (row.last_error or "") for row in rows)
 
 
-def test_at_x3000_a_400_endpoint_gets_at_most_three_posts_per_alert_then_the_alert_is_dead_lettered(
+def test_at_x3000_a_400_endpoint_gets_at_most_three_posts_per_alert_then_each_is_dead_lettered(
     store: Store,
 ) -> None:
     """The issue's reproduction, live: the real worker and receiver on a ×3,000 clock, the endpoint
@@ -128,15 +128,17 @@ def test_at_x3000_a_400_endpoint_gets_at_most_three_posts_per_alert_then_the_ale
     receiver.set_failing(True, status=400)
     with receiver.serve_in_thread() as endpoint:
         store.set_endpoint(crafted.S1, endpoint.endpoint_for(crafted.S1))
-        store.write([pending(n, crafted.S1) for n in range(3)])
+        store.write([pending(n, crafted.S1) for n in range(30)])
         worker = store.worker()
-        with running(worker):
+        with capture_logs() as logs, running(worker):
             time.sleep(12)
     receiver.close()
     rows = store.rows()
     for alert_id, row in rows.items():
         assert 1 <= receiver.posts_of(alert_id) <= 3
         assert row.dead_at is not None and "dead-lettered" in (row.last_error or "")
+    lines = [e for e in logs if e["event"] == "alerts dead-lettered"]
+    assert len(lines) == 1 and lines[0]["count"] >= 1, "one line, not one per batch of dead letters"
 
 
 def test_at_x3000_retry_after_is_read_as_wall_seconds(store: Store) -> None:

@@ -81,6 +81,7 @@ ALERT_CODE_HEADER = "X-DCC-Alert-Code"
 _MAX_ERROR = 1000
 _IN_CHUNK = 500  # ids per `IN (…)` when recording (well under every driver's parameter limit)
 _AGE_SWEEP_WALL_SECONDS = 10.0  # how often a worker dead-letters a paused recipient's over-age backlog
+_DEAD_LOG_WALL_SECONDS = 60.0  # at most one "dead-lettered" line per recipient per minute
 RELEASED = "lease too short to send; released"
 HELD = "recipient paused after a failure; released"
 
@@ -221,6 +222,7 @@ class DeliveryWorker:
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._gate: asyncio.Semaphore | None = None
         self._last_sweep: datetime | None = None
+        self._dead_logged: dict[str, tuple[float, int]] = {}  # recipient -> (last line, dead-lettered since)
         self.totals = RunCounts()
 
     # -- claim ---------------------------------------------------------------------------------------------
@@ -462,11 +464,22 @@ class DeliveryWorker:
                 )
             self._recipients(conn, outcomes, now)
         for recipient, n in sorted(dead.items()):
-            log.warning("alerts dead-lettered", recipient=recipient, count=n,
-                        error=next(o.error for o in failed if o.alert.recipient == recipient))  # fmt: skip
+            self._log_dead(recipient, n, next(o.error for o in failed if o.alert.recipient == recipient))
         counts = RunCounts(len(outcomes), len(delivered), len(failed), len(skipped), dead=sum(dead.values()))
         self.totals = _add(self.totals, counts)
         return counts
+
+    def _log_dead(self, recipient: str, n: int, error: str | None) -> None:
+        """One line when a recipient's alerts start being dead-lettered, then at most one a minute with the
+        count since (a refusing endpoint dead-letters a whole backlog in small batches)."""
+        last, held = self._dead_logged.get(recipient, (float("-inf"), 0))
+        mono = time.monotonic()
+        if mono - last < _DEAD_LOG_WALL_SECONDS:
+            self._dead_logged[recipient] = (last, held + n)
+            return
+        self._dead_logged[recipient] = (mono, 0)
+        log.warning("alerts dead-lettered", recipient=recipient, count=n + held, error=error,
+                    see="hanota dead-letters list")  # fmt: skip
 
     def _recipients(self, conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Pause each recipient that failed (its own backoff), restore each that got one delivered."""

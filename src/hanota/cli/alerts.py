@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import random
 import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +34,7 @@ from hanota.duis import (
 )
 from hanota.duis.models import DCCAlertMessage
 from hanota.errors import HanotaError
+from hanota.retry import RetryPolicy, is_permanent, retry_after_seconds
 
 alerts_app = typer.Typer(
     help="DCC Alerts: pull a mailbox, run a sample supplier endpoint, see the outbox.", no_args_is_help=True
@@ -61,15 +64,34 @@ class _Counter:
         return self.last
 
 
-def _post(client: httpx.Client, url: str, body: bytes) -> dict[str, Any]:
-    r = client.post(url, content=body, headers={"content-type": "application/xml"})
-    if r.status_code != 200:
-        fail(f"the DSP answered HTTP {r.status_code} at {url}: {r.text.strip()[:500]}", EXIT_REFUSED)
-    try:
-        data: dict[str, Any] = r.json()
-    except ValueError:
-        fail(f"the answer from {url} is not JSON: is that a hanota DSP?", EXIT_REFUSED)
-    return data
+def _post(
+    client: httpx.Client, url: str, body: Callable[[], bytes], *, retries: int, policy: RetryPolicy
+) -> dict[str, Any]:
+    """POST a freshly signed mailbox request (`body()` signs a new one, with a new counter, for each try:
+    the DSP refuses a replayed counter). A DSP that does not answer, or answers 5xx, 408, 425 or 429, is
+    tried again after the policy's wall-clock backoff (or its Retry-After), at most `retries` more times;
+    anything else, or the last failure, ends the command in one line (exit 1)."""
+    rng = random.Random()  # noqa: S311 - jitter, not a secret
+    for attempt in range(1, retries + 2):
+        try:
+            r = client.post(url, content=body(), headers={"content-type": "application/xml"})
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            if isinstance(e, httpx.UnsupportedProtocol) or attempt > retries:
+                raise  # the CLI's error rule words it: one line, exit 1 (2 for a URL that is not http)
+            time.sleep(policy.delay(attempt, rng))  # quietly: a failing command says one line, at the end
+            continue
+        if r.status_code == 200:
+            try:
+                data: dict[str, Any] = r.json()
+            except ValueError:
+                fail(f"the answer from {url} is not JSON: is that a hanota DSP?", EXIT_REFUSED)
+            return data
+        problem = f"the DSP answered HTTP {r.status_code} at {url}: {r.text.strip()[:500]}"
+        if is_permanent(r.status_code) or attempt > retries:
+            tried = f" (after {retries} retries)" if retries and not is_permanent(r.status_code) else ""
+            fail(problem + tried, EXIT_REFUSED)
+        time.sleep(policy.delay(attempt, rng, retry_after_seconds(r.headers.get("retry-after"))))
+    raise AssertionError("unreachable: the last attempt returns or fails")
 
 
 @alerts_app.command("pull")
@@ -85,8 +107,15 @@ def pull(
     all_: Annotated[bool, typer.Option("--all", help="pull (and ack) until the mailbox is empty")] = False,
     ack: Annotated[bool, typer.Option(help="acknowledge the alerts that verified")] = True,
     out: Annotated[Path | None, typer.Option(help="write each alert to OUT/<alert id>.xml")] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, max=10, help="tries again when the DSP is away or busy (wall-clock backoff)")
+    ] = 2,
 ) -> None:
     """Read your undelivered DCC Alerts from the DSP's mailbox, verify each, and acknowledge them.
+
+    The mailbox also holds the DSP's asynchronous answers to your requests that anomaly detection held and the
+    DCC then released or deleted (the request's own signed DUIS response): they are verified and acknowledged
+    like alerts.
 
     The requests are signed with your XML-signing key (the one you sign DUIS requests with); each alert is
     verified against the DSP's certificate before it is acknowledged, and only verified ones are.
@@ -109,6 +138,7 @@ def pull(
     base = (url or f"http://{settings.host}:{settings.port}").rstrip("/") + "/api/v1/alerts"
     counter = _Counter()
     clock = SystemClock()
+    policy = RetryPolicy(base_seconds=1.0, max_seconds=30.0)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     table = Table(title=f"Mailbox of {eui}", show_header=True)
@@ -117,15 +147,21 @@ def pull(
     pulled = acked = bad = 0
     with httpx.Client(timeout=60) as client:
         while True:
-            req = mailbox.new_request("pull", eui, counter.next(), clock.now(), limit=limit)
-            page = _post(client, f"{base}/pull", mailbox.signed_request(signer, req))
+            page = _post(
+                client, f"{base}/pull", retries=retries, policy=policy,
+                body=lambda: mailbox.signed_request(
+                    signer, mailbox.new_request("pull", eui, counter.next(), clock.now(), limit=limit)
+                ),
+            )  # fmt: skip
             good: list[str] = []
             for item in page["alerts"]:
                 body = base64.b64decode(item["body"])
                 try:
                     verified = verifier.verify(body, now=clock.now())
-                    message = parse_response(verified.root).body
-                    ok = isinstance(message, DCCAlertMessage) and message.code == item["code"]
+                    answer = parse_response(verified.root)
+                    message = answer.body
+                    code = message.code if isinstance(message, DCCAlertMessage) else answer.response_code
+                    ok = code == item["code"]
                 except HanotaError:
                     ok = False
                 if ok:
@@ -138,10 +174,16 @@ def pull(
                               "[green]verified[/green]" if ok else "[red]DOES NOT VERIFY[/red]")  # fmt: skip
             pulled += len(page["alerts"])
             if ack and good:
-                req = mailbox.new_request("ack", eui, counter.next(), clock.now(), alert_ids=tuple(good))
+                ids = tuple(good)
                 acked += len(
-                    _post(client, f"{base}/ack", mailbox.signed_request(signer, req))["acknowledged"]
-                )
+                    _post(
+                        client, f"{base}/ack", retries=retries, policy=policy,
+                        body=lambda ids=ids: mailbox.signed_request(  # type: ignore[misc]
+                            signer,
+                            mailbox.new_request("ack", eui, counter.next(), clock.now(), alert_ids=ids),
+                        ),
+                    )["acknowledged"]
+                )  # fmt: skip
             if not (all_ and ack and good and page["remaining"]):
                 break
     console.print(table)

@@ -36,7 +36,7 @@ the mailbox (``mailbox = true``), from where the User pulls it (`hanota.alerts.m
 in the mailbox even if the User later gets an endpoint.
 
 HTTP is aiohttp on an event loop the worker owns: keep-alive connections, at most ``concurrency`` requests
-in flight, at most ``per_recipient`` of them to one recipient, each bounded by ``timeout_seconds``.
+in flight, at most ``per_recipient`` (16) of them to one recipient, each bounded by ``timeout_seconds``.
 `run_forever` pipelines: it claims, POSTs and records continuously, so an alert to a healthy endpoint is
 never held behind a slow one (a stalled endpoint occupies at most ``per_recipient`` slots). `run_once`
 (claim → send → record) is the same work in lockstep, for tests and benchmarks. (httpx's async client
@@ -193,7 +193,7 @@ class DeliveryWorker:
         name: str,
         batch_size: int = 500,
         concurrency: int = 32,
-        per_recipient: int = 8,
+        per_recipient: int = 16,
         lease_seconds: float = 120.0,
         timeout_seconds: float = 10.0,
         policy: RetryPolicy | None = None,
@@ -558,12 +558,19 @@ class DeliveryWorker:
         finished: list[Outcome] = []
         wake = asyncio.Event()
         tasks: set[asyncio.Task[Outcome]] = set()
+        claimed_by_task: dict[asyncio.Task[Outcome], ClaimedAlert] = {}
         backlog = self.per_recipient * 4  # what a worker takes in hand per recipient
 
         def done(task: asyncio.Task[Outcome]) -> None:
             tasks.discard(task)
-            if not task.cancelled() and task.exception() is None:
+            alert = claimed_by_task.pop(task)
+            if task.cancelled():
+                return
+            failure = task.exception()
+            if failure is None:
                 finished.append(task.result())
+            else:  # a bug in sending, not an answer: give the alert back rather than lose track of it
+                finished.append(Outcome(alert, skipped=True, error=f"{type(failure).__name__}: {failure}"))
             wake.set()
 
         try:
@@ -578,6 +585,7 @@ class DeliveryWorker:
                         in_hand[a.recipient] += 1
                         task = loop.create_task(self._post_one(a))
                         tasks.add(task)
+                        claimed_by_task[task] = a
                         task.add_done_callback(done)
                     if finished:
                         batch, finished[:] = list(finished), []

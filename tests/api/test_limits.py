@@ -279,7 +279,9 @@ def test_small_requests_are_not_held_by_a_full_firmware_request(busy: Busy) -> N
     during = traffic.overlapping(t0, t1)
     answered = traffic.answered_within(t0, t1)
     took = t1 - t0
-    # one thread: at most the few 8.2s queued ahead of the 11.4 were answered while it ran, and every 8.2
-    # that overlapped it waited about as long as it took
-    assert answered >= 2 * CLIENTS, (answered, took)
+    # before, on one thread: no 8.2 sent after the 11.4 was answered before it (0 or 1 seen here), and the
+    # 8.2s that overlapped it waited about as long as it took. Now a dozen or more are answered meanwhile
+    # (on SQLite they still wait for the 11.4's write transaction, most of its time: the median, not the
+    # p99, is the measure that holds on both stores)
+    assert answered >= CLIENTS, (answered, took)
     assert statistics.median(during) < took / 2, (statistics.median(during), took)

@@ -182,11 +182,13 @@ def create_app(ctx: AppContext) -> FastAPI:
     if ctx.intake is not None:
         app.include_router(csp_events_router(ctx.intake, ctx.settings.csp_secret))
     # DUIS requests run on worker threads in two lanes, so that a large or hostile request never holds the
-    # small ones: up to `duis_threads` requests of up to `duis_bulk_bytes` at once (8.2, 8.4, 12.2: a few ms
-    # each), and up to `duis_bulk_threads` larger ones (a full 11.4 is ~15 MB and holds the store's write
-    # transaction for most of its time). Nothing is serialised here beyond the lanes: parsing, verification,
-    # schema validation and signing run outside any lock (libxml2's parse, C14N and validation release the
-    # GIL), and the store's own locking decides the rest. Scale out with `hanota serve --workers N`.
+    # small ones: `duis_threads` (default 1) for requests of up to `duis_bulk_bytes` (8.2, 8.4, 12.2: a few
+    # ms of CPU each, and more threads only convoy on the GIL and the store's write lock), and
+    # `duis_bulk_threads` (default 1) for larger ones (a full 11.4 is ~15 MB and most of a second). Before,
+    # one thread took both, so every 8.2 waited behind a whole 11.4 or a pathological request. Parsing,
+    # verification, schema validation and signing run outside any lock (libxml2's parse, C14N and
+    # validation release the GIL); the store's own locking decides the rest (on SQLite one writer at a time:
+    # an 8.2 still waits for the 11.4's write transaction). Scale out with `hanota serve --workers N`.
     lanes: dict[str, anyio.CapacityLimiter] = {}
 
     def lane(size: int) -> anyio.CapacityLimiter:

@@ -81,6 +81,7 @@ ALERT_CODE_HEADER = "X-DCC-Alert-Code"
 _MAX_ERROR = 1000
 _IN_CHUNK = 500  # ids per `IN (…)` when recording (well under every driver's parameter limit)
 _AGE_SWEEP_WALL_SECONDS = 10.0  # how often a worker dead-letters a paused recipient's over-age backlog
+_RECORD_AFTER_SECONDS = 0.05  # the longest a delivered alert waits to be recorded (pipelined worker)
 _DEAD_LOG_WALL_SECONDS = 60.0  # at most one "dead-lettered" line per recipient per minute
 RELEASED = "lease too short to send; released"
 HELD = "recipient paused after a failure; released"
@@ -560,25 +561,33 @@ class DeliveryWorker:
         tasks: set[asyncio.Task[Outcome]] = set()
         claimed_by_task: dict[asyncio.Task[Outcome], ClaimedAlert] = {}
         backlog = self.per_recipient * 4  # what a worker takes in hand per recipient
+        # fewer, larger transactions (a SQLite commit costs more than a POST): claim and record in steps of
+        # `concurrency` alerts (at most a quarter batch), or when the oldest outcome has waited RECORD_AFTER
+        claim_min = max(1, min(self.batch_size // 4, self.concurrency))
+        record_min = max(1, min(self.batch_size // 4, self.concurrency))
+        first_finished = [0.0]
 
         def done(task: asyncio.Task[Outcome]) -> None:
             tasks.discard(task)
             alert = claimed_by_task.pop(task)
             if task.cancelled():
                 return
+            if not finished:
+                first_finished[0] = time.monotonic()
             failure = task.exception()
             if failure is None:
                 finished.append(task.result())
             else:  # a bug in sending, not an answer: give the alert back rather than lose track of it
                 finished.append(Outcome(alert, skipped=True, error=f"{type(failure).__name__}: {failure}"))
-            wake.set()
+            if len(finished) >= record_min or not tasks:  # else the loop's timed wait records them soon
+                wake.set()
 
         try:
             while not stop.is_set():
                 try:
                     claimed: list[ClaimedAlert] = []
                     free = self.batch_size - sum(in_hand.values())
-                    if free > 0:
+                    if free >= claim_min or (free > 0 and not tasks):
                         busy = [r for r, n in in_hand.items() if n >= backlog]
                         claimed = await loop.run_in_executor(store, self.claim, free, busy)
                     for a in claimed:
@@ -587,7 +596,10 @@ class DeliveryWorker:
                         tasks.add(task)
                         claimed_by_task[task] = a
                         task.add_done_callback(done)
-                    if finished:
+                    waited = time.monotonic() - first_finished[0]
+                    if finished and (
+                        len(finished) >= record_min or not tasks or waited >= _RECORD_AFTER_SECONDS
+                    ):
                         batch, finished[:] = list(finished), []
                         await loop.run_in_executor(store, self.record, batch)
                         for o in batch:
@@ -597,8 +609,9 @@ class DeliveryWorker:
                         continue
                     if not claimed:
                         wake.clear()
+                        timeout = max(0.001, _RECORD_AFTER_SECONDS - waited) if finished else poll_seconds
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(wake.wait(), poll_seconds)
+                            await asyncio.wait_for(wake.wait(), timeout)
                 except Exception as e:  # the store away for a moment: log, wait, carry on
                     log.error("alert delivery cycle failed", error=f"{type(e).__name__}: {e}")
                     await asyncio.sleep(poll_seconds)

@@ -73,6 +73,16 @@ def test_a_user_threshold_breach_on_requests(env: Env) -> None:
     assert env.ppmid([c.P_GAS], eui=c.S2) == "I0", "another User is not affected"
 
 
+def test_a_threshold_of_one_request_reads_in_the_singular(env: Env) -> None:
+    """The quarantine reason says "at most 1 request", not "1 requests" (issue 12 item 12)."""
+    user_limit(env, max_requests=1)
+    assert env.ppmid([c.P_OK]) == "I0"
+    data = env.signed(c.S1, "11.4", UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.I_OK,)))
+    assert_quarantined(
+        env, data, QuarantineKind.USER_THRESHOLD, "at most 1 request per 24 h; 1 already counted"
+    )
+
+
 def test_a_user_threshold_breach_on_devices_counts_distinct_ids(env: Env) -> None:
     user_limit(env, max_requests=10, max_devices=3)
     assert env.ppmid([c.P_OK, c.P_OK, c.I_OK]) == "I0", "two distinct devices (a duplicate counts once)"

@@ -95,10 +95,10 @@ def volume_breach(
         return None
     used = counting.window_usage(conn, subject, srv, window_hours, now)
     if max_requests is not None and used.requests + 1 > max_requests:
-        return Breach(kind, f"{label} for SRV {srv}: at most {max_requests:,} requests per {window_hours} h; "
+        return Breach(kind, f"{label} for SRV {srv}: at most {_count(max_requests, 'request')} per {window_hours} h; "
                             f"{used.requests:,} already counted")  # fmt: skip
     if max_devices is not None and used.devices + m.devices > max_devices:
-        return Breach(kind, f"{label} for SRV {srv}: at most {max_devices:,} devices per {window_hours} h; "
+        return Breach(kind, f"{label} for SRV {srv}: at most {_count(max_devices, 'device')} per {window_hours} h; "
                             f"{used.devices:,} already counted + {m.devices:,} in this request")  # fmt: skip
     return None
 
@@ -191,3 +191,8 @@ class AnomalyGuard:
             now,
         )
         return Held(ref, breach.kind, breach.reason)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 request', '2 requests', '250,000 devices'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -59,7 +59,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, select, update
 
 from hanota.background import poll_until_stopped
 from hanota.clock import Clock
@@ -440,13 +440,7 @@ class DeliveryWorker:
                 )
             if params:
                 conn.execute(
-                    update(AlertOutbox)
-                    .where(
-                        AlertOutbox.id == bindparam("b_pk"),
-                        AlertOutbox.attempts == bindparam("b_attempts"),
-                        AlertOutbox.delivered_at.is_(None),
-                    )
-                    .values(
+                    _fenced().values(
                         tries=bindparam("b_tries"), next_attempt_at=bindparam("b_next"),
                         dead_at=bindparam("b_dead"), last_error=bindparam("b_error"), last_attempt_at=now,
                     ),
@@ -454,13 +448,7 @@ class DeliveryWorker:
                 )  # fmt: skip
             if skipped:
                 conn.execute(
-                    update(AlertOutbox)
-                    .where(
-                        AlertOutbox.id == bindparam("b_pk"),
-                        AlertOutbox.attempts == bindparam("b_attempts"),
-                        AlertOutbox.delivered_at.is_(None),
-                    )
-                    .values(next_attempt_at=now),
+                    _fenced().values(next_attempt_at=now),
                     [{"b_pk": o.alert.pk, "b_attempts": o.alert.attempts} for o in skipped],
                 )
             self._recipients(conn, outcomes, now)
@@ -651,25 +639,32 @@ def redeliver(
 ) -> int:
     """Send dead-lettered alerts again (by ID, or all of a recipient's, or all): they become due now with a
     fresh try count, the same ID and bytes; their recipients' pauses are lifted. Returns how many."""
-    query = update(AlertOutbox).where(AlertOutbox.dead_at.is_not(None), AlertOutbox.delivered_at.is_(None))
+    dead: list[ColumnElement[bool]] = [AlertOutbox.dead_at.is_not(None), AlertOutbox.delivered_at.is_(None)]
     if alert_ids:
-        query = query.where(AlertOutbox.alert_id.in_(list(alert_ids)))
+        dead.append(AlertOutbox.alert_id.in_(list(alert_ids)))
     if recipient is not None:
-        query = query.where(AlertOutbox.recipient_eui == recipient)
-    recipients = select(AlertOutbox.recipient_eui).where(AlertOutbox.dead_at.is_not(None))
-    if alert_ids:
-        recipients = recipients.where(AlertOutbox.alert_id.in_(list(alert_ids)))
-    if recipient is not None:
-        recipients = recipients.where(AlertOutbox.recipient_eui == recipient)
+        dead.append(AlertOutbox.recipient_eui == recipient)
+    recipients = select(AlertOutbox.recipient_eui).where(*dead).distinct()
     conn.execute(
         update(AlertRecipient)
-        .where(AlertRecipient.recipient_eui.in_(recipients.distinct()))
+        .where(AlertRecipient.recipient_eui.in_(recipients))
         .values(paused_until=None, updated_at=now)
     )
-    n = conn.execute(query.values(dead_at=None, tries=0, next_attempt_at=now)).rowcount
+    n = conn.execute(
+        update(AlertOutbox).where(*dead).values(dead_at=None, tries=0, next_attempt_at=now)
+    ).rowcount
     if n:
         log.info("dead-lettered alerts queued again by hand", count=n, recipient=recipient)
     return int(n)
+
+
+def _fenced() -> Any:
+    """UPDATE of one undelivered alert (:b_pk) only while the claim that read it (:b_attempts) still holds it."""
+    return update(AlertOutbox).where(
+        AlertOutbox.id == bindparam("b_pk"),
+        AlertOutbox.attempts == bindparam("b_attempts"),
+        AlertOutbox.delivered_at.is_(None),
+    )
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:

@@ -9,6 +9,7 @@ answers idempotently; a batch its sequence number).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -29,6 +30,10 @@ dead_letters_app = typer.Typer(
 )
 
 KINDS = ("alerts", "jobs", "batches")
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S}" if at is not None else "-"
 
 
 def _one_line(text: str | None, limit: int = 160) -> str:
@@ -86,8 +91,7 @@ def list_dead(
         for col in ("recipient", "failed POSTs", "failing since", "next try", "last error"):
             t.add_column(col)
         for r in failing:
-            t.add_row(r.recipient_eui, str(r.failures), f"{r.failing_since:%Y-%m-%d %H:%M:%S}" if r.failing_since
-                      else "-", f"{r.paused_until:%Y-%m-%d %H:%M:%S}" if r.paused_until else "-",
+            t.add_row(r.recipient_eui, str(r.failures), _when(r.failing_since), _when(r.paused_until),
                       _one_line(r.last_error))  # fmt: skip
         console.print(t)
     if per_recipient:
@@ -95,13 +99,13 @@ def list_dead(
         for col in ("recipient", "alerts", "last dead-lettered"):
             t.add_column(col)
         for eui, n, last in per_recipient:
-            t.add_row(eui, f"{int(n):,}", f"{last:%Y-%m-%d %H:%M:%S}" if last else "-")
+            t.add_row(eui, f"{int(n):,}", _when(last))
         console.print(t)
         t = Table(title=f"dead-lettered alerts, newest first (at most {limit:,})")
         for col in ("alert ID", "recipient", "code", "tries", "dead-lettered", "last error"):
             t.add_column(col)
         for a in alerts:
-            t.add_row(a.alert_id, a.recipient_eui, a.code, str(a.tries), f"{a.dead_at:%Y-%m-%d %H:%M:%S}",
+            t.add_row(a.alert_id, a.recipient_eui, a.code, str(a.tries), _when(a.dead_at),
                       _one_line(a.last_error))  # fmt: skip
         console.print(t)
     if jobs:
@@ -109,8 +113,14 @@ def list_dead(
         for col in ("job", "request", "region", "attempts", "dead-lettered", "last error"):
             t.add_column(col)
         for j in jobs:
-            t.add_row(str(j.id), str(j.request_pk), j.region, str(j.attempts), f"{j.dead_at:%Y-%m-%d %H:%M:%S}"
-                      if j.dead_at else "-", _one_line(j.last_error))  # fmt: skip
+            t.add_row(
+                str(j.id),
+                str(j.request_pk),
+                j.region,
+                str(j.attempts),
+                _when(j.dead_at),
+                _one_line(j.last_error),
+            )
         console.print(t)
     if batches:
         t = Table(title="dead-lettered CSP event batches (the DSP did not take them; later batches wait)")
@@ -121,7 +131,7 @@ def list_dead(
                 b.region,
                 str(b.seq),
                 str(b.attempts),
-                f"{b.dead_at:%Y-%m-%d %H:%M:%S}",
+                _when(b.dead_at),
                 _one_line(b.last_error),
             )
         console.print(t)

@@ -48,6 +48,7 @@ class Claimed:
     region: str
     priority: int
     attempts: int  # including this one
+    failing_since: datetime | None = None  # when the CSP first failed to take it (None: it has not)
 
 
 def mark_csp_rejected(
@@ -95,6 +96,7 @@ class Router:
                 DistributionJob.region,
                 DistributionJob.priority,
                 DistributionJob.attempts,
+                DistributionJob.failing_since,
             )
             .where(
                 ((DistributionJob.status == "pending") & (DistributionJob.next_attempt_at <= now))
@@ -119,7 +121,9 @@ class Router:
                     attempts=DistributionJob.attempts + 1,
                 )
             )
-        return [Claimed(r.id, r.request_pk, r.region, r.priority, r.attempts + 1) for r in rows]
+        return [
+            Claimed(r.id, r.request_pk, r.region, r.priority, r.attempts + 1, r.failing_since) for r in rows
+        ]
 
     def _file(self, job: Claimed) -> tuple[Distribution, RequestID]:
         with self.engine.connect() as conn:
@@ -160,24 +164,20 @@ class Router:
     def _retry_later(self, job: Claimed, error: str, status: int | None) -> None:
         """Back off in wall seconds, or dead-letter the job past the policy's cap (one log line per change)."""
         now = self.clock.now()
-        with self.engine.begin() as conn:
-            since = conn.execute(
-                select(DistributionJob.failing_since).where(DistributionJob.id == job.job_id)
-            ).scalar_one_or_none()
-            verdict = self.policy.after_failure(
-                job.attempts, wall_seconds_between(self.clock, since or now, now), self.rng, status=status
+        since = job.failing_since
+        verdict = self.policy.after_failure(
+            job.attempts, wall_seconds_between(self.clock, since or now, now), self.rng, status=status
+        )
+        values: dict[str, object] = {"failing_since": since or now, "last_error": error[:1000]}
+        if verdict.dead:
+            values.update(
+                status="dead", dead_at=now, last_error=f"{error}; dead-lettered: {verdict.dead_reason}"[:1000]
             )
-            values: dict[str, object] = {"failing_since": since or now, "last_error": error[:1000]}
-            if verdict.dead:
-                values.update(
-                    status="dead",
-                    dead_at=now,
-                    last_error=f"{error}; dead-lettered: {verdict.dead_reason}"[:1000],
-                )
-            else:
-                values.update(
-                    status="pending", next_attempt_at=now + to_clock_seconds(self.clock, verdict.wait_seconds)
-                )
+        else:
+            values.update(
+                status="pending", next_attempt_at=now + to_clock_seconds(self.clock, verdict.wait_seconds)
+            )
+        with self.engine.begin() as conn:
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id, DistributionJob.claimed_by == self.name)
@@ -209,9 +209,6 @@ class Router:
                 by_reason[reason].append(device)
             for reason, devices in by_reason.items():
                 mark_csp_rejected(conn, job.request_pk, devices, reason, now)
-            was_failing = conn.execute(
-                select(DistributionJob.failing_since).where(DistributionJob.id == job.job_id)
-            ).scalar_one_or_none()
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id)
@@ -238,7 +235,7 @@ class Router:
                     now,
                 )
         log.info("distribution sent", job=job.job_id, region=job.region, accepted=answer.accepted,
-                 rejected=len(rejected), after_failures_since=str(was_failing) if was_failing else None)  # fmt: skip
+                 rejected=len(rejected), failing_since=job.failing_since)  # fmt: skip
 
     def close(self) -> None:
         self.client.close()

@@ -78,18 +78,22 @@ class _DenyResolver(etree.Resolver):
         return self.resolve_string("", context, base_url=None)
 
 
+#: The hardened settings every parser here is built with: no entities, DTDs, network or ID collection.
+_HARDENED: Final[dict[str, bool]] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "dtd_validation": False,
+    "load_dtd": False,
+    "attribute_defaults": False,
+    "huge_tree": True,
+    "remove_comments": False,
+    "remove_pis": False,
+    "collect_ids": False,
+}
+
+
 def _new_document_parser() -> etree.XMLParser:
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        dtd_validation=False,
-        load_dtd=False,
-        attribute_defaults=False,
-        huge_tree=True,
-        remove_comments=False,
-        remove_pis=False,
-        collect_ids=False,
-    )
+    parser = etree.XMLParser(**_HARDENED)  # type: ignore[arg-type]
     parser.resolvers.add(_DenyResolver())
     return parser
 
@@ -146,18 +150,7 @@ _TEXT_EQUALS_SLACK: Final = 1024
 
 def _limited_parser() -> etree.XMLPullParser:
     """A one-document incremental parser with exactly the hardened parser's settings."""
-    parser = etree.XMLPullParser(
-        events=("start", "end", "start-ns"),
-        resolve_entities=False,
-        no_network=True,
-        dtd_validation=False,
-        load_dtd=False,
-        attribute_defaults=False,
-        huge_tree=True,
-        remove_comments=False,
-        remove_pis=False,
-        collect_ids=False,
-    )
+    parser = etree.XMLPullParser(events=("start", "end", "start-ns"), **_HARDENED)  # type: ignore[arg-type]
     parser.resolvers.add(_DenyResolver())
     return parser
 

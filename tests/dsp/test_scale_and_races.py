@@ -1,12 +1,18 @@
 """Things only size or concurrency shows: statements over more IDs than SQLite has variables, the first
-counter of an originator raced by two requests, and the trust store seeing a new certificate at once."""
+counter of an originator raced by two requests, two firmware requests of one sender racing for a device,
+the store's one writer left free while an 11.4 classifies, and the trust store seeing a new certificate at
+once."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cryptography import x509
 from sqlalchemy import Engine, func, insert, select, text
 
@@ -14,11 +20,14 @@ import crafted as c
 from duisclient import request, signed, signer_for
 from hanota.clock import ManualClock
 from hanota.db.bulk import insert_rows, ts
+from hanota.db.engine import make_engine
+from hanota.db.migrate import upgrade
 from hanota.db.models import Certificate, RequestDevice, ServiceRequest
+from hanota.dsp import update_firmware
 from hanota.dsp.router import mark_csp_rejected
 from hanota.dsp.service import DSPService
 from hanota.dsp.trust import DbTrustStore, dsp_signer
-from hanota.duis.models import ReadInventory
+from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
 from hanota.estate.pki import _cert_row, init_pki
 from hanota.inventory.interest import interested_suppliers
 
@@ -118,3 +127,86 @@ def test_trust_store_sees_a_new_certificate_at_once_and_reloads_at_most_once_a_s
     store._loaded_at -= 1.5  # a second and a half later
     assert store.certificate_by_serial(cert.serial_number, issuer) == cert, "an unknown serial reloads"
     assert store.is_pinned(cert) is False and store.trusted_issuers()
+
+
+def _after_classification(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> list[float]:
+    """Run `action` in another thread just after the FIRST classification has read the store (its result
+    not yet recorded), waiting for it at most 2 s; the returned list gets the seconds it took once it has
+    finished (empty: it did not finish in time)."""
+    real = update_firmware.classify_all
+    done: list[float] = []
+    calls: list[int] = []
+
+    def classify_all(*args: Any, **kwargs: Any) -> list[update_firmware.DeviceOutcome]:
+        calls.append(1)
+        result = real(*args, **kwargs)
+        if len(calls) == 1:
+            t0 = time.perf_counter()
+            worker = threading.Thread(target=lambda: (action(), done.append(time.perf_counter() - t0)))
+            worker.start()
+            worker.join(timeout=2)
+        return result
+
+    monkeypatch.setattr(update_firmware, "classify_all", classify_all)
+    return done
+
+
+def _firmware(tmp_path: Path, counter: int, device_ids: Sequence[str] = (c.P_OK,)) -> bytes:
+    body = UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, tuple(device_ids))
+    return signed(signer_for(tmp_path / "pki", c.S1), request(c.S1, "11.4", body, counter=counter))
+
+
+def test_two_firmware_requests_of_one_sender_never_both_take_a_device(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another 11.4 of the sender, for the same image and device, arrives when the first one's devices have
+    been classified: the device is put in flight once. On SQLite (classification before the write lock) the
+    other one, with the lower counter, is recorded first and the first one must find the device in flight
+    when it records; on PostgreSQL the other one waits on the sender's counter row and is then a replay."""
+    c.build(engine)
+    init_pki(engine, tmp_path / "pki", now=c.NOW)
+    svc = _service(engine)
+    other: list[str | None] = []
+    finished = _after_classification(
+        monkeypatch, lambda: other.append(svc.handle(_firmware(tmp_path, 1)).code)
+    )
+    first = svc.handle(_firmware(tmp_path, 2)).code
+    deadline = time.monotonic() + 30
+    while not other and time.monotonic() < deadline:  # PostgreSQL: the other waits for the first
+        time.sleep(0.01)
+    expected = ("E110405", "I0") if engine.dialect.name == "sqlite" else ("I0", "E41")
+    assert (first, *other) == expected, (first, other, finished)
+    with engine.connect() as conn:
+        states = conn.execute(
+            select(RequestDevice.outcome, func.count())
+            .where(RequestDevice.device_id == c.P_OK)
+            .group_by(RequestDevice.outcome)
+        ).all()
+    refused = (
+        [("OtherRequestInProgressList", 1)] if engine.dialect.name == "sqlite" else []
+    )  # a replay: no rows
+    assert sorted(states) == [("Accepted", 1), *refused], states
+
+
+def test_a_firmware_request_classifies_without_holding_the_sqlite_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite has one writer: when an 11.4 has classified its devices, another write (here an 8.2, which
+    advances its sender's counter) still commits at once. (Before: the classification ran inside the 11.4's
+    write transaction, and the 8.2 waited for all of it.)"""
+    url = f"sqlite:///{tmp_path / 'hanota.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        c.build(engine)
+        init_pki(engine, tmp_path / "pki", now=c.NOW)
+        svc = _service(engine)
+        read = signed(
+            signer_for(tmp_path / "pki", c.S2), request(c.S2, "8.2", ReadInventory(device_id=c.P_OK))
+        )
+        codes: list[str | None] = []
+        finished = _after_classification(monkeypatch, lambda: codes.append(svc.handle(read).code))
+        assert svc.handle(_firmware(tmp_path, 1)).code == "I0"
+        assert codes == ["I0"] and finished, "the 8.2 waited for the 11.4's classification"
+    finally:
+        engine.dispose()

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 import crafted as c
 from hanota.cli.main import app
 from hanota.clock import SystemClock
+from hanota.db.engine import read_engine
 from hanota.logs import configure_logging
 from hanota.ssi.billing import billing_rows, parse_month
 from hanota.ssi.esi import ESI_COLUMNS, write_extract
 from hanota.ssi.queries import Scope
-from hanota.ssi.store import read_engine
 from ssi.conftest import OPERATOR, SSILive, fake_request, seed_users
 
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 from sqlalchemy import update
 
 import crafted as c
+from hanota.db.engine import read_engine
 from hanota.db.models import RequestDevice
 from hanota.ssi.queries import HIDDEN_REASON, progress
-from hanota.ssi.store import read_engine
 from ssi.conftest import OPERATOR, SSILive, fake_request, submit_11_4
 
 

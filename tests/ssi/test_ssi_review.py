@@ -16,11 +16,11 @@ import re
 from sqlalchemy import update
 
 import crafted as c
+from hanota.db.engine import read_engine
 from hanota.db.models import Device
 from hanota.ssi.auth import SESSION_COOKIE
 from hanota.ssi.esi import write_extract
 from hanota.ssi.queries import Scope
-from hanota.ssi.store import read_engine
 from ssi.conftest import OPERATOR, SSILive, csrf_of, submit_11_4
 
 SUPERSCRIPT_TWO = "\u00b2"  # "²".isdigit() is True, int("²") raises ValueError

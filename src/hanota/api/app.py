@@ -158,6 +158,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             runner.close()
         if ctx.delivery is not None:
             ctx.delivery.close()
+        ctx.dsp.close()
 
     app = FastAPI(
         title="hanota DSP", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json",

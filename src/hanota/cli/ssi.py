@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from hanota.cli.common import console, err_console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
+from hanota.db.engine import read_engine
 from hanota.db.models import User, WebCredential
 from hanota.settings import Settings
 from hanota.ssi import billing as bill
@@ -20,7 +21,6 @@ from hanota.ssi.auth import OPERATOR_ROLE, SUPPLIER_ROLES, generate_password, no
 from hanota.ssi.csvout import csv_chunks
 from hanota.ssi.esi import write_extract
 from hanota.ssi.queries import Scope
-from hanota.ssi.store import read_engine
 
 ssi_cli = typer.Typer(no_args_is_help=True)  # merged into `hanota` itself: its groups are top-level
 esi_app = typer.Typer(

@@ -11,17 +11,21 @@ Order of work for one request (nothing is trusted before step 3):
    the RequestID's originator) → E40; from here on only the verified content is used;
 4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;
 5. the target is the DCC (E42), the command variant is the SRV's (E12);
-6. in ONE transaction: the originator is a known User (E1) and Active (E3), one of its roles is eligible
+6. (SQLite, SR 11.4/11.1 only) the devices are classified on a read-only connection BEFORE the write
+   transaction, so that a 50,000-device classification never holds the store's one writer
+   (`hanota.dsp.update_firmware.prevalidate`; what may change meanwhile is checked again in the handler);
+7. in ONE transaction: the originator is a known User (E1) and Active (E3), one of its roles is eligible
    for the SRV (E2), the RequestID counter is greater than the last accepted (E41, persisted); the anomaly
    thresholds (`hanota.anomaly.guard`: a breach quarantines the request, answered E43, with an AD1 alert);
    then the SR handler runs in a savepoint. A handler's business refusal (an SR-specific code) rolls back the
    handler's work but keeps the counter and a record of the refused request; anything before the handler
    that fails leaves the store untouched.
-7. the answer is signed with the DSP key over exactly the bytes returned.
+8. the answer is signed with the DSP key over exactly the bytes returned.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +39,18 @@ from hanota.anomaly.guard import AnomalyGuard
 from hanota.clock import Clock
 from hanota.cpl.prenotify import prenotify
 from hanota.db.counters import advance_counter
+from hanota.db.engine import read_engine, single_writer
 from hanota.db.models import ServiceRequest, User, UserStatus
-from hanota.dsp.update_firmware import FIRMWARE_SRS, Validated, record, record_rejection, validate
+from hanota.dsp.update_firmware import (
+    FIRMWARE_SRS,
+    Prevalidated,
+    Validated,
+    confirm,
+    prevalidate,
+    record,
+    record_rejection,
+    validate,
+)
 from hanota.duis import (
     Request,
     RequestID,
@@ -114,6 +128,15 @@ class DSPService:
         self.xml_limits = xml_limits
         self.verifier = Verifier(trust, accepted_roles=(codes.ROLE_XML_SIGNING,), max_bytes=max_body_bytes)
         self.anomaly = AnomalyGuard(AlertWriter(signer))
+        self._reader: Engine | None = None  # SQLite: classifications outside the write lock (step 6)
+        self._reader_guard = threading.Lock()
+
+    def close(self) -> None:
+        """Release the read-only connections (SQLite); the service stays usable."""
+        with self._reader_guard:
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.dispose()
 
     # -- entry point ---------------------------------------------------------------------------------------
     def handle(self, body: bytes) -> Answer:
@@ -156,6 +179,7 @@ class DSPService:
         """The answer, and the reason when a handler refused the request (or anomaly detection held it)."""
         self._check_request(request)
         rid = request.request_id
+        pre = self._prevalidate(request, now)
         with self.engine.begin() as conn:
             self._authorise(conn, request)
             self._advance_counter(conn, rid)
@@ -163,7 +187,28 @@ class DSPService:
             if held is not None:
                 answer = Response(rid, codes.REQUEST_QUARANTINED, now, ResponseMessage(request.srv))
                 return answer, f"quarantine event {held.event_ref}: {held.reason}"
-            return self._run_handler(conn, request, now)
+            return self._run_handler(conn, request, now, pre)
+
+    def _prevalidate(self, request: Request, now: datetime) -> Prevalidated | None:
+        """Step 6: on a single-writer store, an 11.4/11.1 of a User allowed to send it is classified before
+        the write transaction. None: the transaction does all the work (PostgreSQL, other SRVs, or a sender
+        the transaction will refuse anyway, which must not cost a classification)."""
+        body = request.body
+        if not single_writer(self.engine) or not isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
+            return None
+        with self._reader_guard:
+            if self._reader is None:
+                self._reader = read_engine(self.engine)
+            reader = self._reader
+        with reader.connect() as conn:
+            try:
+                self._authorise(conn, request)
+            except AccessError:
+                return None
+            return prevalidate(
+                FIRMWARE_SRS[request.srv], conn, sender=request.request_id.originator, image_bytes=body.image,
+                firmware_version=body.firmware_version, device_ids=body.device_ids, now=now,
+            )  # fmt: skip
 
     def reprocess(
         self,
@@ -230,12 +275,14 @@ class DSPService:
                 code=codes.ROLE_NOT_PERMITTED,
             )
 
-    def _run_handler(self, conn: Connection, request: Request, now: datetime) -> tuple[Response, str | None]:
+    def _run_handler(
+        self, conn: Connection, request: Request, now: datetime, pre: Prevalidated | None = None
+    ) -> tuple[Response, str | None]:
         """The SR handler in a savepoint: a business refusal rolls back its work and keeps a record."""
         rid = request.request_id
         savepoint = conn.begin_nested()
         try:
-            payload, code = self._dispatch(conn, request, now)
+            payload, code = self._dispatch(conn, request, now, pre)
             savepoint.commit()
         except HanotaError as e:
             savepoint.rollback()
@@ -264,7 +311,9 @@ class DSPService:
                 code=codes.REPLAYED_COUNTER,
             )
 
-    def _dispatch(self, conn: Connection, request: Request, now: datetime) -> tuple[Payload | None, str]:
+    def _dispatch(
+        self, conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
+    ) -> tuple[Payload | None, str]:
         body = request.body
         rid = request.request_id
         if isinstance(body, ReadInventory):
@@ -277,8 +326,12 @@ class DSPService:
             return None, codes.SUCCESS
         if isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
             sr = FIRMWARE_SRS[request.srv]
-            v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
-                         firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
+            v: Validated
+            if pre is not None:
+                v = confirm(conn, pre, sender=rid.originator)
+            else:
+                v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
+                             firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
             record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
                    firmware_version=body.firmware_version, now=now)  # fmt: skip
             return _warning(v), v.response_code

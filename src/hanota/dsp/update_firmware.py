@@ -43,6 +43,17 @@ not on the CPL, so it is excluded by the next rule).
 
 Duplicate IDs are answered once (the first occurrence). Requests of different suppliers for the same device
 are both forwarded (A-008). A combined PPMID/IHD is registered, and so handled, as a PPMID (A-003).
+
+Where the classification runs. On PostgreSQL, inside the request's transaction, after the sender's
+RequestID counter was advanced (`hanota.db.counters`): that row stays locked until the transaction ends, so
+two requests of one sender are classified one after the other and the second sees the first's devices in
+flight. On SQLite, one writer at a time, a classification
+inside the write transaction would hold every other writer (every 8.2 advances its sender's counter) for
+its whole length, so `prevalidate` runs it BEFORE the write transaction, on a read-only connection (its own
+WAL snapshot), and `confirm`, under the write lock, applies again the one rule another request can change
+meanwhile: the devices this sender has put in flight with this image since (request_devices rows past the
+rowid read before the classification). Everything else is judged on the store as it stood a moment before
+the request was recorded, as PostgreSQL's READ COMMITTED statement snapshot does too.
 """
 
 from __future__ import annotations
@@ -84,6 +95,7 @@ WARNING_LISTS = (INVALID, NOT_COMMISSIONED, NOT_APPLICABLE, IN_PROGRESS, INVALID
 IN_FLIGHT_STATES = ("accepted", "sent", "transferred")
 #: the reason's tail for a device already running the request's version (after "current firmware <version> ")
 ALREADY_ON_VERSION = "is already the request's version: nothing to update"
+IN_FLIGHT_REASON = "the sender already has this image in flight for this device"
 REQUEST_DEVICE_COLS = (
     "request_pk", "device_id", "device_type", "hub_id", "region", "outcome", "reason", "state", "updated_at",
 )  # fmt: skip
@@ -293,7 +305,7 @@ def classify(sr: FirmwareSR, f: DeviceFacts, cpl: CPLEntry, image: FirmwareImage
     if sr.needs_han_ota and not f.han_ota:
         return INVALID_GBCS, f"hub {f.hub_id or '(none)'} does not support HAN-device OTA"
     if f.in_flight:
-        return IN_PROGRESS, "the sender already has this image in flight for this device"
+        return IN_PROGRESS, IN_FLIGHT_REASON
     return ACCEPTED, None
 
 
@@ -428,7 +440,7 @@ def _classify_sql(sr: FirmwareSR, image: FirmwareImage, dialect: str) -> str:
         (
             IN_PROGRESS,
             in_flight,
-            "'the sender already has this image in flight for this device'",
+            "'" + IN_FLIGHT_REASON.replace("'", "''") + "'",
         )
     )
     # `rule` is computed once per device: on SQLite, `k` is materialised (else the two CASEs below would
@@ -531,6 +543,62 @@ def validate(
     unique = list(dict.fromkeys(device_ids))
     outcomes = classify_all(sr, conn, unique, sender=sender, cpl=cpl, image=image, now=now)
     return Validated(sr, image, cpl, tuple(outcomes))
+
+
+@dataclass(frozen=True)
+class Prevalidated:
+    """`validate`'s result (or its request-level refusal) computed outside the write transaction, and the
+    last request_devices rowid before it (SQLite; module docstring)."""
+
+    result: Validated | HanotaError
+    mark: int
+
+
+def prevalidate(
+    sr: FirmwareSR,
+    reader: Connection,
+    *,
+    sender: str,
+    image_bytes: bytes,
+    firmware_version: str,
+    device_ids: Sequence[str],
+    now: datetime,
+) -> Prevalidated:
+    """`validate` on a read-only SQLite connection, before the request's write transaction begins."""
+    mark = int(reader.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM request_devices").scalar_one())
+    try:
+        result: Validated | HanotaError = validate(
+            sr, reader, sender=sender, image_bytes=image_bytes, firmware_version=firmware_version,
+            device_ids=device_ids, now=now,
+        )  # fmt: skip
+    except ValidationError as e:
+        result = e
+    return Prevalidated(result, mark)
+
+
+def confirm(conn: Connection, pre: Prevalidated, *, sender: str) -> Validated:
+    """Under the write lock: `pre`'s result, its refusal raised again, or its outcomes with the devices this
+    sender has put in flight with this image since `pre.mark` moved to OtherRequestInProgressList."""
+    if isinstance(pre.result, HanotaError):
+        raise pre.result
+    v = pre.result
+    if not v.accepted:
+        return v
+    states = ", ".join(f"'{s}'" for s in IN_FLIGHT_STATES)
+    since = (
+        "SELECT rd.device_id FROM request_devices rd JOIN service_requests sr ON sr.id = rd.request_pk "  # noqa: S608 - our constants
+        f"WHERE rd.rowid > ? AND sr.originator_eui = ? AND sr.firmware_hash = ? AND rd.state IN ({states})"
+    )
+    taken = {row[0] for row in conn.exec_driver_sql(since, (pre.mark, sender, v.image.firmware_hash))}
+    if not taken:
+        return v
+    outcomes = tuple(
+        o._replace(outcome=IN_PROGRESS, reason=IN_FLIGHT_REASON)
+        if o.outcome == ACCEPTED and o.device_id in taken
+        else o
+        for o in v.outcomes
+    )
+    return Validated(v.sr, v.image, v.cpl, outcomes)
 
 
 def _store_image(conn: Connection, image_bytes: bytes, firmware_hash: str, now: datetime) -> int:

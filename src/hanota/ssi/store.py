@@ -1,41 +1,15 @@
 """How the SSI reads the store without getting in the DSP's way.
 
-`make_engine` gives SQLite engines that take the store's exclusive write lock for every transaction, reads
-included. A page view or a 1,000,000-row extract must not hold that lock, so the SSI reads SQLite through a
-second engine in autocommit mode with `query_only` on: each statement is its own WAL snapshot and never
-blocks a writer. On PostgreSQL, readers never block writers anyway and the main engine is used (with
-server-side cursors for streams).
+A page view or a 1,000,000-row extract must not hold SQLite's write lock, so the SSI reads through
+`hanota.db.engine.read_engine` (autocommit, `query_only`: each statement its own WAL snapshot). On
+PostgreSQL readers never block writers anyway and the main engine is used (with server-side cursors for
+streams). Here: turning what raw SQL returns into dates and times.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
-
-from sqlalchemy import Engine, create_engine, event
-
-
-def read_engine(engine: Engine) -> Engine:
-    """An engine for reads only, on the same store as `engine`."""
-    if engine.dialect.name != "sqlite":
-        return engine
-    reader = create_engine(
-        engine.url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        isolation_level="AUTOCOMMIT",
-        pool_size=8,
-        max_overflow=16,
-    )
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-32768")
-        cur.execute("PRAGMA query_only=1")
-        cur.close()
-
-    return reader
 
 
 def as_datetime(value: Any) -> datetime | None:

@@ -3,7 +3,7 @@
 Every page needs a signed-in User (`auth.py`); every POST needs the session's CSRF token and, when the
 browser sends one, a same-origin `Origin`. Input is parsed by hand into known values: anything else is an
 HTTP 4xx page, never a 500. Handlers are plain functions (FastAPI runs them in its thread pool); reads go
-through `store.read_engine`, so no page or export holds the store's write lock.
+through `hanota.db.engine.read_engine`, so no page or export holds the store's write lock.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from hanota.alerts.delivery import redeliver
 from hanota.anomaly import audit
 from hanota.clock import Clock
+from hanota.db.engine import read_engine
 from hanota.logs import get_logger
 from hanota.settings import Settings
 from hanota.ssi import billing as bill
@@ -49,7 +50,6 @@ from hanota.ssi.auth import (
 )
 from hanota.ssi.csvout import csv_chunks
 from hanota.ssi.esi import ESI_COLUMNS, extract_chunks
-from hanota.ssi.store import read_engine
 
 if TYPE_CHECKING:
     from hanota.api.app import AppContext

@@ -3,14 +3,13 @@
 `make_engine` gives an engine that behaves the same on SQLite and PostgreSQL: on SQLite, WAL, foreign keys
 on, a busy timeout and `BEGIN IMMEDIATE` for write transactions (so that two writers serialise instead of
 failing half-way); on PostgreSQL, a normal pool. `read_engine` gives a second engine for reads that never
-take SQLite's write lock; `serial_section` a named lock across threads and processes on one SQLite store.
+take SQLite's write lock.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,7 +115,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def single_writer(engine: Engine) -> bool:
     """True when the store admits one writer at a time (SQLite): a long write transaction holds every
-    other writer, so work that only reads belongs before it (`serial_section`, `read_engine`)."""
+    other writer, so work that only reads belongs before it, on a `read_engine`."""
     return engine.dialect.name == "sqlite"
 
 
@@ -145,36 +144,6 @@ def read_engine(engine: Engine) -> Engine:
         cur.close()
 
     return reader
-
-
-_memory_sections: dict[tuple[int, str], threading.Lock] = {}
-_memory_sections_guard = threading.Lock()
-
-
-@contextmanager
-def serial_section(engine: Engine, name: str) -> Iterator[None]:
-    """Run the body while no other thread or process on this SQLite store runs a section of that `name`.
-
-    For work that reads outside the write lock and then writes what it read (`hanota.dsp.service`: an
-    11.4 classifies its 50,000 devices before it takes the write lock): sections of one name follow one
-    another, so none of them can invalidate what another has just read. An exclusive `flock` on
-    `<db>.<name>.lock` (the kernel wakes the next waiter when it is released; a crashed holder releases it
-    with its process); an in-memory store, a lock of this process. Only for single-writer stores."""
-    if not name.isidentifier():
-        raise ValueError(f"not a section name: {name!r}")
-    database = engine.url.database
-    if not database or database == ":memory:":
-        with _memory_sections_guard:
-            lock = _memory_sections.setdefault((id(engine), name), threading.Lock())
-        with lock:
-            yield
-        return
-    fd = os.open(f"{database}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
 
 
 class UnitOfWork:

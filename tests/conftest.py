@@ -1,6 +1,6 @@
-"""Fixtures every test package shares: where ../shared is, the databases, and the CI rule.
+"""Fixtures every test package shares: the public DUIS test material, the databases, and the CI rule.
 
-The CI rule: a test that needs something the machine lacks (../shared, PostgreSQL, xmlsec1, chromium)
+The CI rule: a test that needs something the machine lacks (PostgreSQL, xmlsec1, chromium)
 skips with the reason on a developer's machine, and FAILS when `CI` is set, so CI can never pass by
 skipping.
 """
@@ -24,9 +24,14 @@ PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The shared reference material (DUIS schema, samples, DCC Boxed PKI)."""
+    """The folder holding `duis/` (DCC Boxed PKI, request samples, golden responses): the vendored
+    `tests/data`, or $HANOTA_SHARED_DIR. A folder without `duis/` is an error, never a skip."""
     p = shared_path()
-    need((p / "duis").is_dir(), f"needs the shared reference folder at {p} (set HANOTA_SHARED_DIR)")
+    if not (p / "duis").is_dir():
+        hint = (
+            "HANOTA_SHARED_DIR names a folder without" if os.environ.get("HANOTA_SHARED_DIR") else "missing:"
+        )
+        pytest.fail(f"{hint} {p / 'duis'} (the vendored copy is tests/data/duis)")
     return p
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+VENDORED = REPO / "tests" / "data"
+"""Holds the public DUIS test material vendored with the tests (sources: tests/data/README.md)."""
 
 
 def need(condition: bool, reason: str) -> None:
@@ -20,5 +22,9 @@ def need(condition: bool, reason: str) -> None:
 
 
 def shared_path() -> Path:
-    """Where the shared reference folder is: $HANOTA_SHARED_DIR, else ../shared beside the checkout."""
-    return Path(os.environ.get("HANOTA_SHARED_DIR", REPO.parent / "shared"))
+    """The folder holding `duis/` (DCC Boxed PKI, request samples, golden responses).
+
+    `tests/data` (vendored, so a plain clone has it), unless $HANOTA_SHARED_DIR names another folder of the
+    same layout (e.g. the fuller ../shared reference folder)."""
+    configured = os.environ.get("HANOTA_SHARED_DIR")
+    return Path(configured) if configured else VENDORED

@@ -1,12 +1,12 @@
-"""Fixtures for the DUIS tests: the shared reference material, signers, trust stores and a test PKI.
+"""Fixtures for the DUIS tests: the public DUIS material, signers, trust stores and a test PKI.
 
-The shared material (schema samples, DCC Boxed PKI) is looked up at ``$HANOTA_SHARED_DIR`` or else
-``<repo>/../shared``; tests that need it are marked ``shared`` and skip with a reason when it is absent.
+The public material (request samples, golden DCC Boxed responses, DCC Boxed PKI) is the ``shared_dir``
+fixture's ``duis/`` folder: the copy vendored in ``tests/data/duis`` (sources and licences in
+``tests/data/README.md``), or ``$HANOTA_SHARED_DIR/duis``. Tests that use it are marked ``shared``.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,21 +16,6 @@ import pytest
 from duis_testkit import Listener, TestPKI
 
 from hanota.duis import signing
-from support import need
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _shared_dir() -> Path:
-    configured = os.environ.get("HANOTA_SHARED_DIR")
-    return Path(configured) if configured else REPO.parent / "shared"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    path = _shared_dir()
-    need((path / "duis").is_dir(), f"shared DUIS material not found at {path} (set HANOTA_SHARED_DIR)")
-    return path
 
 
 @pytest.fixture(scope="session")

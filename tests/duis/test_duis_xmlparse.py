@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import time
@@ -276,10 +277,22 @@ def test_the_schema_resolver_serves_bundled_files_and_the_dtds() -> None:
         assert (xmlparse.SCHEMA_DIR / name).is_file()
 
 
-@pytest.mark.shared
-def test_bundled_schema_is_the_shared_one(duis_dir: Path) -> None:
-    for name in xmlparse.BUNDLED_SCHEMA_FILES:
-        assert (xmlparse.SCHEMA_DIR / name).read_bytes() == (duis_dir / "schema" / name).read_bytes(), name
+# SHA-256 of the public files: dccboxed-signing-tool src/main/resources/ (4dc75e9), the DUIS file with its
+# import of "MMC Schema V5.4.xsd" renamed to mmc-5.4.xsd (tests/data/README.md)
+PUBLIC_SCHEMA_SHA256 = {
+    "duis-5.4.xsd": "e7eaa0e0c29817c5938ab3ed4b7454335e8151fe566d2aee6309adaf9a19a7b3",
+    "mmc-5.4.xsd": "f0a36008db32c4f33c4c7609e910d0e69be659f69c46a57a749a2d0f163bd38c",
+    "xmldsig-core-schema.xsd": "5baf55ea1ef7cfb89ca33209d7a764c594d26feca814116dacc04bee51b868ce",
+    "XMLSchema.dtd": "2032ead9fd47a61b22fe56aa02be1840bd9bb9015b0c0d3f1e8aac75dd91c3b9",
+    "datatypes.dtd": "6946432ca7af2e9584f91b48564111fd2c73c8debbbcd9a0e3f5ddd382eeb51c",
+}
+
+
+def test_bundled_schema_is_the_public_one() -> None:
+    """The bundled schema files are the public ones, unchanged (no local edit loosens or tightens DUIS)."""
+    assert set(xmlparse.BUNDLED_SCHEMA_FILES) == set(PUBLIC_SCHEMA_SHA256)
+    for name, digest in PUBLIC_SCHEMA_SHA256.items():
+        assert hashlib.sha256((xmlparse.SCHEMA_DIR / name).read_bytes()).hexdigest() == digest, name
 
 
 @pytest.mark.shared

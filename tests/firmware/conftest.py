@@ -1,9 +1,9 @@
-"""Fixtures for the firmware tests: the shared folder, the public sample images, and the zigpy oracle."""
+"""Fixtures for the firmware tests: the public sample images (from the `shared_dir` fixture: the vendored
+tests/data/duis), and the zigpy oracle."""
 
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -12,28 +12,15 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from support import need
-
 SR_NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
-REPO = Path(__file__).resolve().parents[2]
 
 ESME_SAMPLE = "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML"
 PPMID_SAMPLE = "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML"
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The shared folder: ``$HANOTA_SHARED_DIR`` if set, else ``<repo>/../shared``; skip when absent."""
-    configured = os.environ.get("HANOTA_SHARED_DIR")
-    path = Path(configured) if configured else REPO.parent / "shared"
-    source = "HANOTA_SHARED_DIR" if configured else "<repo>/../shared (HANOTA_SHARED_DIR unset)"
-    need(path.is_dir(), f"shared folder not found at {path} (from {source})")
-    return path
-
-
 def _firmware_image_of(request_file: Path) -> bytes:
     """The decoded ``sr:FirmwareImage`` of a DUIS request file, parsed without entities or network."""
-    need(request_file.is_file(), f"public DUIS sample not found: {request_file}")
+    assert request_file.is_file(), f"public DUIS sample not found: {request_file}"
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     root = etree.fromstring(request_file.read_bytes(), parser=parser)
     found = root.find(f".//{{{SR_NS}}}FirmwareImage")

@@ -110,7 +110,7 @@ def pki_init(
 
 @pki_app.command("trust-dccboxed")
 def pki_trust_dccboxed(
-    directory: Annotated[Path, typer.Argument(help="a folder like shared/duis/pki/")],
+    directory: Annotated[Path, typer.Argument(help="the DCC Boxed PKI folder, e.g. tests/data/duis/pki")],
 ) -> None:
     """Trust the DCC Boxed test identities and sign responses with the DCC Boxed DSP key."""
     settings = load_settings()

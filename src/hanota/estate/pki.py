@@ -6,7 +6,7 @@ User's EUI as a BIT STRING, as in the DCC Boxed certificates) and the DSP's own 
 (`OU=89` = role 137, the Access Control Broker's EUI). Certificates go into the store's trust table; keys
 and certificates into files under the data folder.
 
-`trust_dccboxed` loads the public DCC Boxed test identities (`shared/duis/pki/`) as Users and pinned
+`trust_dccboxed` loads the public DCC Boxed test identities (e.g. `tests/data/duis/pki/`) as Users and pinned
 certificates (the Z1 CA certificate is not public, so each DCC Boxed leaf is trusted as a pinned anchor),
 and makes the DSP sign with `Z1-accessControlBroker-dSPXmlSign`, as DCC Boxed does.
 """
@@ -229,12 +229,13 @@ def trust_dccboxed(engine: Engine, src: Path, data_dir: Path) -> int:
     """Load the DCC Boxed identities from `src`; return the number of certificates pinned.
 
     Everything is read and checked before anything changes: a folder without the DSP's key and certificate,
-    a key that is not an EC private key, a key that does not match its certificate, or an unreadable
-    certificate is refused (InputError) with the store and the data folder untouched."""
+    a key that is not an EC private key, a key that does not match its certificate, an unreadable
+    certificate, or no XML-signing certificate for one of the three DCC Boxed Users is refused (InputError)
+    with the store and the data folder untouched."""
     key = src / f"{DCCBOXED_DSP}.key.pem"
     cert_file = src / f"{DCCBOXED_DSP}.pem"
     if not src.is_dir():
-        raise InputError(f"{src} is not a folder (give the DCC Boxed PKI folder, e.g. ../shared/duis/pki)")
+        raise InputError(f"{src} is not a folder (give the DCC Boxed PKI folder, e.g. tests/data/duis/pki)")
     missing = [p.name for p in (key, cert_file) if not p.is_file()]
     if missing:
         raise InputError(
@@ -251,6 +252,13 @@ def trust_dccboxed(engine: Engine, src: Path, data_dir: Path) -> int:
     if not isinstance(dsp_key, ec.EllipticCurvePrivateKey) or dsp_key.public_key() != dsp_cert.public_key():
         raise InputError(f"{key.name} is not the private key of {cert_file.name}")
     certs = _load_dccboxed_certs(src)
+    signers = {_subject_fields(c) for c in certs.values()}
+    unsigned = [eui for eui, _, _ in DCCBOXED_USERS if (eui, ROLE_XML_SIGNING) not in signers]
+    if unsigned:
+        raise InputError(
+            f"{src} holds no XML-signing certificate (role {ROLE_XML_SIGNING}) for {', '.join(unsigned)} "
+            "(the DCC Boxed Users' xml-sign-<EUI>-ds.pem files or keystore.json)"
+        )
     dest = data_dir / "pki" / "dccboxed"
     dest.mkdir(parents=True, exist_ok=True)
     for source in (key, cert_file):

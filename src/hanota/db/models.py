@@ -62,9 +62,52 @@ class UserStatus(StrEnum):
 
 
 class Region(StrEnum):
+    """The three geographic CSP regions; each has one CSP gateway (`hanota.csp.gateway`)."""
+
     NORTH = "North"
     CENTRAL = "Central"
     SOUTH = "South"
+
+
+FOUR_G_PREFIX = "4G "
+HUB_REGIONS: tuple[str, ...] = (
+    *(r.value for r in Region),
+    *(FOUR_G_PREFIX + r.value for r in Region),
+)
+"""A Comms Hub's CSP region as DUIS reports it (`CSPRegion`): a 2G/3G or long-range-radio hub is in its
+geographic region, a 4G Comms Hub in `4G <region>` (DUIS 5.4 schema)."""
+
+
+def gateway_region(hub_region: str) -> str:
+    """The geographic region whose CSP gateway serves a hub in `hub_region` ('4G Central' → 'Central').
+
+    A 4G Comms Hub is served by the gateway of its geographic region, over that region's 4G WAN link
+    (`hanota.network`); distribution jobs, gateways and event batches are per geographic region."""
+    return hub_region.removeprefix(FOUR_G_PREFIX)
+
+
+def hub_regions_of(region: str) -> tuple[str, str]:
+    """The hub regions one gateway serves: its own and its 4G one ('Central' → 'Central', '4G Central')."""
+    return (region, FOUR_G_PREFIX + region)
+
+
+def is_4g(hub_region: str | None) -> bool:
+    """Whether a hub in `hub_region` is a 4G Comms Hub."""
+    return hub_region is not None and hub_region.startswith(FOUR_G_PREFIX)
+
+
+class HANVariant(StrEnum):
+    """The Comms Hub's HAN radio: 2.4 GHz only, or 2.4 GHz and 868 MHz (dual-band hubs)."""
+
+    SINGLE_BAND = "Single Band"
+    DUAL_BAND = "Dual Band"
+
+
+class Connectivity(StrEnum):
+    """How the hub reaches the CSP, in DUIS's words: a real cellular hub, or DCC Boxed's virtual one."""
+
+    CELLULAR = "Cellular"
+    VIRTUAL = "Virtual"
 
 
 class DeviceType(StrEnum):
@@ -144,10 +187,23 @@ class CommsHub(Base):
     chf_id: Mapped[str] = mapped_column(EUI, primary_key=True)
     gpf_id: Mapped[str] = mapped_column(EUI, unique=True)
     premises_id: Mapped[int] = mapped_column(ForeignKey("premises.id"), index=True)
-    region: Mapped[str] = mapped_column(String(8), index=True)
+    region: Mapped[str] = mapped_column(
+        String(16),
+        index=True,
+        doc="the CSP region DUIS reports: one of HUB_REGIONS ('4G Central' for 4G hubs)",
+    )
     firmware_version: Mapped[str] = mapped_column(String(8))
     gbcs_version: Mapped[str] = mapped_column(String(8))
     han_ota: Mapped[bool] = mapped_column(Boolean, doc="hub firmware supports HAN-device OTA (MP7)")
+    chts_version: Mapped[str | None] = mapped_column(
+        String(20), default=None, doc="SMETSCHTSVersion, e.g. 'CHTS V1.4' (None: not known)"
+    )
+    han_variant: Mapped[str | None] = mapped_column(
+        String(16), default=None, doc="HANVariant: 'Single Band' or 'Dual Band' (2.4 GHz + 868 MHz)"
+    )
+    connectivity: Mapped[str | None] = mapped_column(
+        String(16), default=None, doc="Connectivity: 'Cellular' | 'Virtual'; None for a long-range-radio hub"
+    )
 
 
 class Device(Base):
@@ -275,7 +331,7 @@ class RequestDevice(Base):
     device_id: Mapped[str] = mapped_column(EUI, primary_key=True)
     device_type: Mapped[str | None] = mapped_column(String(8))
     hub_id: Mapped[str | None] = mapped_column(EUI)
-    region: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str | None] = mapped_column(String(16), doc="the hub's CSP region ('4G Central' for 4G)")
     outcome: Mapped[str] = mapped_column(String(40), doc="Accepted, or the warning list it went to")
     reason: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(
@@ -298,7 +354,9 @@ class DistributionJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_pk: Mapped[int] = mapped_column(ForeignKey("service_requests.id"), index=True)
-    region: Mapped[str] = mapped_column(String(8))
+    region: Mapped[str] = mapped_column(
+        String(8), doc="the geographic region whose CSP gateway takes the file (its 4G hubs included)"
+    )
     priority: Mapped[int] = mapped_column(
         Integer, doc="0 = ESME/GSME firmware (11.1), 1 = HAN firmware (11.4)"
     )

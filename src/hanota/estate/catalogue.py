@@ -34,6 +34,32 @@ OFF_RANGE_HARDWARE = (
     0.03  # ASSUMED: devices whose hardware version is outside their model's newest image range
 )
 
+# --- Comms Hubs: WAN generation, HAN radio, CHTS version -----------------------------------------------
+# 4G Comms Hubs: share of each region's homes whose hub is a 4G one, reported in the `4G <region>` CSP
+# region (DUIS 5.4 schema) and served by its region's CSP gateway over the 4G WAN (`hanota.network`,
+# `wan.lte`). No public count of installed 4G hubs was found. What is public: the DCC chose Vodafone in
+# 2023 for a 4G IoT network running beside the existing ones (telecoms.com, 03-08-2023; capacity doc W8);
+# the DCC's CH&N consultation introduces 4G Comms Hubs "into the Central and South regions", run in parallel
+# with 2G/3G hubs (smartdcc.co.uk, "Communications Hubs & Networks consultation on transitional and enduring
+# regulatory changes"); first live customer installs began around the end of 2024 (ukfcf.org.uk, "DCC and
+# Vodafone begin UK trial of new 4G energy smart meter upgrade"), and ~7 M meters may need their 2G/3G
+# hubs replaced by 2033 (Public Accounts Committee, same article).
+# ASSUMED: 5 % of Central and South hubs by mid-2026 (a year and a half of installs after the trials, on an
+# estate of ~11-12 M hubs, N5); 1 % in the North, where the schema allows `4G North` but the DCC's plan names
+# Central and South (standing for 4G hubs fitted where long-range radio does not reach).
+FOUR_G_SHARE = {"North": 0.01, "Central": 0.05, "South": 0.05}
+# Dual-band Comms Hubs (2.4 GHz and 868 MHz HAN, capacity doc H17) are fitted where 2.4 GHz alone does not
+# reach the meters (flats, meter rooms). The DCC reported them in use "at scale" in 2021 (energylivenews.com,
+# 10-01-2022, "2021 hailed as record year for smart meter rollout") but no share was found.
+# ASSUMED: 15 % of hubs, 4G hubs included.
+DUAL_BAND_SHARE = 0.15
+# The CHTS version a hub reports (DUIS SMETSCHTSVersion) follows its GBCS version. GBCS 4.2 → "CHTS V1.4" is
+# the pair a real DCC Boxed 8.2 answer reports for a 106C/433100AC hub
+# (shared/duis/samples/responses/read-inventory-response-5.4.xml); ASSUMED "CHTS V1.2" for the older GBCS
+# 3.2 hub firmware (no public CPL extract pairing them was found). Migration 0012 backfills the same way.
+CHTS_VERSION_OF_GBCS = {"4.2": "CHTS V1.4"}
+CHTS_VERSION_OLDER = "CHTS V1.2"  # ASSUMED, see above
+
 
 @dataclass(frozen=True)
 class Supplier:

@@ -1,6 +1,7 @@
 """`hanota estate generate`: a synthetic GB estate, deterministic by seed, realistic in shape.
 
-Each home has a Comms Hub (CHF + GPF) in one CSP region, an ESME, usually a GSME, usually an IHD and, in
+Each home has a Comms Hub (CHF + GPF) in one CSP region (a share of them 4G Comms Hubs, in the region
+`4G <region>`; each hub with its CHTS version, HAN variant and connectivity), an ESME, usually a GSME, usually an IHD and, in
 prepayment homes, a PPMID (sometimes a combined PPMID/IHD registered as a PPMID, A-003). The import
 supplier of the ESME and the gas supplier of the GSME are the home's interested suppliers. Shares and their
 sources are in `catalogue`.
@@ -19,11 +20,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hanota.db.bulk import BulkLoader, ts
-from hanota.db.models import Device
+from hanota.db.models import FOUR_G_PREFIX, Connectivity, Device, HANVariant, is_4g
 from hanota.estate import catalogue as cat
 
 PREMISES_COLS = ("id", "uprn", "postcode", "region", "prepayment")
 HUB_COLS = ("chf_id", "gpf_id", "premises_id", "region", "firmware_version", "gbcs_version", "han_ota")
+HUB_FACT_COLS = ("chts_version", "han_variant", "connectivity")
 DEVICE_COLS = (
     "device_id", "device_type", "smi_status", "manufacturer", "model", "hardware_version",
     "firmware_version", "hub_id", "premises_id", "date_commissioned",
@@ -65,6 +67,27 @@ class _Weighted:
         return self.items[bisect.bisect_right(self.cum, rng.random() * self.cum[-1])]
 
 
+def hub_facts(region: str, gbcs_version: str, *, dual_band: bool = False) -> tuple[str, str, str | None]:
+    """(CHTS version, HAN variant, connectivity) of a real hub in CSP region `region` (see `catalogue`).
+
+    Connectivity is Cellular for a cellular hub (4G anywhere; 2G/3G in Central and South) and None for a
+    long-range-radio hub in the North: DUIS's Connectivity has no value for radio."""
+    chts = cat.CHTS_VERSION_OF_GBCS.get(gbcs_version, cat.CHTS_VERSION_OLDER)
+    variant = HANVariant.DUAL_BAND if dual_band else HANVariant.SINGLE_BAND
+    connectivity = Connectivity.CELLULAR.value if is_4g(region) or region != "North" else None
+    return chts, variant.value, connectivity
+
+
+# The same rule as `hub_facts`, in SQL, for a hub written without its facts (constants only, no input).
+MISSING_HUB_FACTS_SQL = (
+    "UPDATE comms_hubs SET chts_version = CASE "  # noqa: S608 - catalogue constants
+    + " ".join(f"WHEN gbcs_version = '{g}' THEN '{v}'" for g, v in cat.CHTS_VERSION_OF_GBCS.items())
+    + f" ELSE '{cat.CHTS_VERSION_OLDER}' END, han_variant = '{HANVariant.SINGLE_BAND.value}', "
+    f"connectivity = CASE WHEN region = 'North' THEN NULL ELSE '{Connectivity.CELLULAR.value}' END "
+    "WHERE chts_version IS NULL"
+)
+
+
 def _eui(oui: str, serial: int) -> str:
     s = f"{serial:010X}"
     return f"{oui}-{s[0:2]}-{s[2:4]}-{s[4:6]}-{s[6:8]}-{s[8:10]}"
@@ -73,6 +96,9 @@ def _eui(oui: str, serial: int) -> str:
 class _Generator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - synthetic data, not cryptography
+        # the hubs' WAN and HAN facts draw from their own stream, so that adding them left every other
+        # fact of a seed's estate as it was
+        self.hub_rng = random.Random(f"{seed}:hub facts")  # noqa: S311 - synthetic data
         self.serial = itertools.count(0x0100000000)
         self.region = _Weighted(list(cat.REGION_SHARE), list(cat.REGION_SHARE.values()))
         self.elec = _Weighted(cat.SUPPLIERS, [s.share for s in cat.SUPPLIERS])
@@ -125,11 +151,16 @@ class _Generator:
             han_ota = rng.random() >= cat.HUB_NO_HAN_OTA
             chf_id = chf[0]
             gpf = self.device("GPF", chf_id, pid, status="Commissioned")
+            hub_region = (
+                FOUR_G_PREFIX + region if self.hub_rng.random() < cat.FOUR_G_SHARE[region] else region
+            )
+            gbcs = "4.2" if han_ota else "3.2"
+            dual = self.hub_rng.random() < cat.DUAL_BAND_SHARE
             hubs.append(
                 (
-                    chf_id, gpf[0], pid, region,
+                    chf_id, gpf[0], pid, hub_region,
                     cat.HUB_FIRMWARE_HAN_OTA if han_ota else cat.HUB_FIRMWARE_NO_HAN_OTA,
-                    "4.2" if han_ota else "3.2", int(han_ota),
+                    gbcs, int(han_ota), *hub_facts(hub_region, gbcs, dual_band=dual),
                 )
             )  # fmt: skip
             devices.append((*chf[:7], chf_id, *chf[8:]))
@@ -212,11 +243,13 @@ def generate(
         load.rows("cpl_entries", CPL_COLS, cpl_rows())
         for premises, hubs, devices, regs in gen.homes(1, homes):
             load.rows("premises", PREMISES_COLS, premises)
-            load.rows("comms_hubs", HUB_COLS, hubs)
+            load.rows("comms_hubs", HUB_COLS + HUB_FACT_COLS, hubs)
             load.rows("devices", DEVICE_COLS, devices)
             load.rows("supplier_registrations", REG_COLS, regs)
         if dccboxed:
             from hanota.estate.dccboxed import add_dccboxed_home
 
             add_dccboxed_home(load, premises_id=homes + 1)
+            # a hub written without its facts (the DCC Boxed home's) gets those of a single-band real hub
+            load.execute(MISSING_HUB_FACTS_SQL)
         return load.counts.get("devices", 0)

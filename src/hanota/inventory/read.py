@@ -1,5 +1,10 @@
 """SR 8.2 Read Inventory: the device asked for and the devices on its Comms Hub (up to 17), with the
-firmware version, its status on the CPL and the model's CPL status — IHDs included (SECMP0007)."""
+firmware version, its status on the CPL and the model's CPL status — IHDs included (SECMP0007).
+
+As a DCC Boxed answer does (`shared/duis/samples/responses/read-inventory-response-5.4.xml`): the CHF and
+the GPF carry the hub's `SMETSCHTSVersion`; the CHF alone its `HANVariant` and `Connectivity`; every device
+on the hub its `CSPRegion`, which for a 4G Comms Hub is `4G North|Central|South`. A fact the inventory does
+not hold (a hub recorded without it, a long-range-radio hub's connectivity) is left out, not guessed."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy import Connection, text
 from hanota.duis import codes
 from hanota.duis.models import (
     MAX_INVENTORY_DEVICES,
+    Connectivity,
     CSPRegion,
     DeviceStatus,
     DeviceType,
@@ -28,7 +34,7 @@ _SELECT = """
            (SELECT CASE WHEN sum(CASE WHEN m.status = 'Active' THEN 1 ELSE 0 END) > 0 THEN 'Active'
                         ELSE max(m.status) END
             FROM cpl_entries m WHERE m.manufacturer = d.manufacturer AND m.model = d.model) AS model_status,
-           d.date_commissioned, p.uprn, p.postcode, h.region
+           d.date_commissioned, p.uprn, p.postcode, h.region, h.chts_version, h.han_variant, h.connectivity
     FROM devices d
     LEFT JOIN cpl_entries fw ON fw.firmware_version = d.firmware_version
     LEFT JOIN premises p ON p.id = d.premises_id
@@ -36,11 +42,16 @@ _SELECT = """
 """
 
 
+_HUB_TYPES = frozenset({DeviceType.CHF.value, DeviceType.GPF.value})
+
+
 def _device(r: Any) -> InventoryDevice:
     commissioned = r.date_commissioned
     if isinstance(commissioned, str):
         commissioned = date.fromisoformat(commissioned)
     postcode = r.postcode if r.postcode and 6 <= len(r.postcode) <= 8 else None
+    hub_part = r.device_type in _HUB_TYPES
+    is_chf = r.device_type == DeviceType.CHF.value
     return InventoryDevice(
         device_id=r.device_id,
         device_type=DeviceType(r.device_type),
@@ -55,6 +66,9 @@ def _device(r: Any) -> InventoryDevice:
         property_filter=PropertyFilter(postcode, str(int(r.uprn))) if postcode and r.uprn else None,
         csp_region=CSPRegion(r.region) if r.region else None,
         gbcs_version=r.gbcs_version,
+        smets_chts_version=r.chts_version if hub_part else None,
+        han_variant=r.han_variant if is_chf else None,
+        connectivity=Connectivity(r.connectivity) if is_chf and r.connectivity else None,
     )
 
 

@@ -162,6 +162,16 @@ def replace_in(data: bytes, old: bytes, new: bytes) -> bytes:
     return data.replace(old, new, 1)
 
 
+def other_srv(data: bytes, srv: str, cv: int, body_xml: bytes) -> bytes:
+    """An unsigned 8.2 request turned into `srv` with command variant `cv` and the body `body_xml`."""
+    sr = ".".join(srv.split(".")[:2]).encode()
+    data = replace_in(data, b"<sr:CommandVariant>8<", b"<sr:CommandVariant>%d<" % cv)
+    data = replace_in(data, b">8.2</sr:ServiceReference><sr:ServiceReferenceVariant>8.2<",
+                      b">" + sr + b"</sr:ServiceReference><sr:ServiceReferenceVariant>" + srv.encode() + b"<")  # fmt: skip
+    start, end = data.index(b"<sr:Body>"), data.index(b"</sr:Body>") + len(b"</sr:Body>")
+    return data[:start] + b"<sr:Body>" + body_xml + b"</sr:Body>" + data[end:]
+
+
 def algo(x: Ctx, tag: str, new: str) -> bytes:
     def f(root: etree._Element) -> None:
         el = root.find(f".//{DS}{tag}")
@@ -414,14 +424,20 @@ DUIS: list[Case] = [
         "E12",
     ),
     (
-        "SRV not served at this URL",
+        "SRV not served at this URL",  # 11.2 with command variant 1 belongs on serviceS
+        lambda x: sign_raw(x, other_srv(rd(), "11.2", 1, b"<sr:ReadFirmwareVersion/>")),
+        200,
+        "E13",
+    ),  # fmt: skip
+    (
+        "SRV and body disagree",
         lambda x: header_signed(
             x,
             b">8.2</sr:ServiceReference><sr:ServiceReferenceVariant>8.2<",
             b">11.2</sr:ServiceReference><sr:ServiceReferenceVariant>11.2<",
         ),
         200,
-        "E13",
+        "E100",
     ),  # fmt: skip
     (
         "target not the DCC",

@@ -1,12 +1,12 @@
-"""The HTTP API: DUIS at `POST /api/v1/serviceD`, health, and (later issues) CSP events, alert mailboxes
-and the SSI. Entry points only translate HTTP into calls of the layer below."""
+"""The HTTP API: DUIS at `POST /api/v1/serviceD`, `/serviceS` and `/serviceT`, health, and (later issues)
+CSP events, alert mailboxes and the SSI. Entry points only translate HTTP into calls of the layer below."""
 
 from __future__ import annotations
 
 import gc
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -36,6 +36,7 @@ from hanota.dsp.router import Router
 from hanota.dsp.service import DSPService
 from hanota.dsp.simclock import shared_scaled_clock
 from hanota.dsp.trust import DbTrustStore, dsp_signer
+from hanota.duis.codes import WebService
 from hanota.duis.xmlparse import XmlLimits
 from hanota.logs import configure_logging, get_logger
 from hanota.network.profile import load_profile
@@ -201,24 +202,46 @@ def create_app(ctx: AppContext) -> FastAPI:
             limiter = lanes[name] = anyio.CapacityLimiter(threads)
         return limiter
 
-    @app.post(
-        "/api/v1/serviceD",
-        summary="DUIS non-device request (command variant 8): signed sr:Request in, signed sr:Response out",
-        response_class=Response,
-        responses={200: {"content": {"application/xml": {}}}, 400: {}, 413: {}, 415: {}},
-    )
-    async def service_d(request: Request) -> Response:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in XML_TYPES:
-            return PlainTextResponse("send the DUIS request as application/xml\n", status_code=415)
-        body = await _read_limited(request, ctx.settings.max_body_bytes)
-        if body is None:
-            return PlainTextResponse(
-                f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
+    def duis_endpoint(service: WebService) -> Callable[[Request], Awaitable[Response]]:
+        """The handler of one DUIS URL: same body guard, size cap and thread lanes for all three."""
+
+        async def endpoint(request: Request) -> Response:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media not in XML_TYPES:
+                return PlainTextResponse("send the DUIS request as application/xml\n", status_code=415)
+            body = await _read_limited(request, ctx.settings.max_body_bytes)
+            if body is None:
+                return PlainTextResponse(
+                    f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
+                )
+            answer = await to_thread.run_sync(ctx.dsp.handle, body, service, limiter=lane(len(body)))
+            headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
+            return Response(
+                answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers
             )
-        answer = await to_thread.run_sync(ctx.dsp.handle, body, limiter=lane(len(body)))
-        headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
-        return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=headers)
+
+        return endpoint
+
+    # The three DUIS web services at DCC Boxed's URLs. Every SRV of the DUIS 5.4 schema is answered in signed
+    # DUIS on each of them (`hanota.duis.codes.routing_code`): a DCC Boxed-configured adapter never sees a 404.
+    for service, summary in (
+        (
+            WebService.NON_DEVICE,
+            "Non-Device Service (command variants 8, 2, 6): serves 8.2, 8.4, 11.1, 11.4, 12.2",
+        ),
+        (
+            WebService.SEND_COMMAND,
+            "Send Command Service (command variants 1, 3, 5, 7): answered E45, no devices",
+        ),
+        (WebService.TRANSFORM, "Transform Service (command variant 4): answered E45, no Pre-Commands"),
+    ):
+        app.post(
+            service.path,
+            summary=f"DUIS {summary}; signed sr:Request in, signed sr:Response out",
+            response_class=Response,
+            responses={200: {"content": {"application/xml": {}}}, 400: {}, 413: {}, 415: {}},
+            name=f"duis_{service.value}",
+        )(duis_endpoint(service))
 
     app.include_router(ssi_router(ctx))  # the web SSI under /ssi/ (issue 7)
 

@@ -1,4 +1,8 @@
-"""The DSP's front door for DUIS non-device requests (`POST /api/v1/serviceD`).
+"""The DSP's front door for DUIS requests (`POST /api/v1/serviceD`, `/serviceS`, `/serviceT`).
+
+Every request that is XML, has a readable RequestID and an SRV of the DUIS 5.4 schema is answered in
+signed DUIS, whatever the URL; HTTP 4xx only for what cannot be answered in DUIS (over the size limit, not
+XML, no readable RequestID, or an error before verification in a request whose SRV is not in the schema).
 
 Order of work for one request (nothing is trusted before step 3):
 
@@ -9,8 +13,15 @@ Order of work for one request (nothing is trusted before step 3):
    has no RequestID to address a DUIS answer to);
 3. signature over the bytes received (DUIS profile, certificate by serial, chain or pin, role 135, signer =
    the RequestID's originator) → E40; from here on only the verified content is used;
-4. schema validation of the signed content, then the typed parse → E100; a DUIS SRV not served here → E13;
-5. the target is the DCC (E42), the command variant is the SRV's (E12);
+4. schema validation of the signed content, header and body agreeing (ServiceReference, and the body
+   element the SRV's, or ``sr:SignedPreCommand`` for command variants 5-7) → E100;
+   *routing* (`hanota.duis.codes.routing_code`): unless the SRV is served by a handler at this URL
+   (8.2, 8.4, 11.1, 11.4, 12.2 with command variant 8 at serviceD), the sender is checked on a read-only
+   connection as in step 7 (E1, E3, E2 from the SRV's eligible roles), then the answer is E12 (command
+   variant not the SRV's), E13 (the command variant's web service is another URL), E42 (a CV 8 request
+   whose target is not the DCC), E46 (a non-device SRV not provided) or E45 (a device request: this DCC
+   talks to no device). Such an answer records nothing and spends no counter;
+5. (served SRVs) the typed parse → E100; the target is the DCC (E42);
 6. (SQLite, SR 11.4/11.1 only) the devices are classified on a read-only connection BEFORE the write
    transaction, so that a 50,000-device classification never holds the store's one writer
    (`hanota.dsp.update_firmware.prevalidate`; what may change meanwhile is checked again in the handler);
@@ -92,6 +103,34 @@ class Answer:
     code: str | None = None
 
 
+def _routing_header(root: etree._Element) -> tuple[RequestID, int, codes.SrvRow]:
+    """The RequestID, command variant and SRV row of a verified, schema-valid request; E100 if its header
+    and body disagree (the typed parse checks the same again for the served SRVs)."""
+    header, body = root.find(f"{SR}Header"), root.find(f"{SR}Body")
+    if header is None or body is None:
+        raise InputError("sr:Request needs an sr:Header and an sr:Body")
+    try:
+        rid = RequestID.parse(header.findtext(f"{SR}RequestID") or "")
+        cv = int((header.findtext(f"{SR}CommandVariant") or "").strip())
+    except ValueError as e:
+        raise InputError(f"unreadable RequestID or CommandVariant: {e}") from e
+    srv = header.findtext(f"{SR}ServiceReferenceVariant") or ""
+    row = codes.srv_row(srv)
+    if row is None:
+        raise InputError(f"ServiceReferenceVariant {srv[:20]!r} is not in the DUIS 5.4 schema")
+    service_reference = header.findtext(f"{SR}ServiceReference") or ""
+    if service_reference != row.service_reference:
+        raise InputError(f"ServiceReference {service_reference[:20]!r} does not match SRV {srv}")
+    expected = "SignedPreCommand" if cv in codes.CV_SIGNED_PRE_COMMAND else row.body_element
+    children = [child for child in body if isinstance(child.tag, str)]
+    if len(children) != 1 or children[0].tag != SR + expected:
+        found = etree.QName(children[0]).localname if children else "empty"
+        raise InputError(
+            f"SRV {srv} with command variant {cv} carries sr:{expected}, but the body is {found}"
+        )
+    return rid, cv, row
+
+
 def _peek(root: etree._Element) -> tuple[RequestID | None, str | None]:
     """The RequestID and SRV as written, before verification: used ONLY to address an error answer."""
     rid: RequestID | None = None
@@ -138,8 +177,16 @@ class DSPService:
         if reader is not None:
             reader.dispose()
 
+    def _read_engine(self) -> Engine:
+        """Reads outside the write lock: SQLite's read-only engine (made on first use), PostgreSQL's own."""
+        with self._reader_guard:
+            if self._reader is None:
+                self._reader = read_engine(self.engine)
+            return self._reader
+
     # -- entry point ---------------------------------------------------------------------------------------
-    def handle(self, body: bytes) -> Answer:
+    def handle(self, body: bytes, service: codes.WebService = codes.WebService.NON_DEVICE) -> Answer:
+        """The answer to the request `body` POSTed at `service`'s URL."""
         t0 = time.perf_counter()
         try:
             root = parse_document(body, max_bytes=self.max_body_bytes, limits=self.xml_limits)
@@ -155,8 +202,12 @@ class DSPService:
         try:
             verified = self.verifier.verify(root, now=now, expected_signer_eui=rid.originator)
             validate_schema(verified.root)
-            request = parse_request(verified.root)
-            response, reason = self._process(request, now, body)
+            routed = self._route(verified.root, service, now)
+            if routed is not None:
+                response, reason = routed
+            else:
+                request = parse_request(verified.root)
+                response, reason = self._process(request, now, body)
         except HanotaError as e:
             code = e.code if codes.is_known_response_code(e.code) else codes.MALFORMED_REQUEST
             reason = e.message
@@ -173,6 +224,29 @@ class DSPService:
         """The one log line per request: RequestID, originator, SRV, outcome, duration."""
         log.info("request", request_id=str(rid), originator=rid.originator, srv=srv, code=code, reason=reason,
                  ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+
+    # -- routing: every SRV of the schema on every URL ------------------------------------------------------
+    def _route(
+        self, root: etree._Element, service: codes.WebService, now: datetime
+    ) -> tuple[Response, str] | None:
+        """The answer to a request no SR handler serves at `service` (step 4), or None: its handler answers.
+
+        The sender is checked first (E1, E3, E2), on a read-only connection, as for a served SRV; then the
+        routing code (E12, E13, E46, E45) or, for a non-device SRV not provided, E42 if the target is not
+        the DCC. Nothing is recorded and no counter is spent: such a request changes nothing here."""
+        rid, cv, row = _routing_header(root)
+        code = codes.routing_code(service, row, cv)
+        if code is None:
+            return None
+        with self._read_engine().connect() as conn:
+            self._authorise_sender(conn, rid.originator, row)
+        if code == codes.NON_DEVICE_SRV_NOT_PROVIDED and rid.target != codes.DCC_EUI:
+            raise AccessError(
+                f"the target of a CV 8 request is the DCC ({codes.DCC_EUI})", code=codes.TARGET_NOT_DCC
+            )
+        name = codes.response_code(code).name
+        reason = f"SRV {row.srv} ({row.name}), command variant {cv}, at {service.path}: {name}"
+        return Response(rid, code, now, ResponseMessage(row.srv)), reason
 
     # -- the checks and the transaction --------------------------------------------------------------------
     def _process(self, request: Request, now: datetime, signed: bytes) -> tuple[Response, str | None]:
@@ -196,11 +270,7 @@ class DSPService:
         body = request.body
         if not single_writer(self.engine) or not isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
             return None
-        with self._reader_guard:
-            if self._reader is None:
-                self._reader = read_engine(self.engine)
-            reader = self._reader
-        with reader.connect() as conn:
+        with self._read_engine().connect() as conn:
             try:
                 self._authorise(conn, request)
             except AccessError:
@@ -259,20 +329,26 @@ class DSPService:
                 f"the target of a CV 8 request is the DCC ({codes.DCC_EUI})", code=codes.TARGET_NOT_DCC
             )
 
-    @staticmethod
-    def _authorise(conn: Connection, request: Request) -> None:
+    @classmethod
+    def _authorise(cls, conn: Connection, request: Request) -> None:
         """The originator is a known User (E1), Active (E3), with a role eligible for the SRV (E2)."""
-        rid = request.request_id
         row = codes.srv_row(request.srv)
-        user = conn.execute(select(User.roles, User.status).where(User.eui == rid.originator)).first()
+        if row is None:  # pragma: no cover - a parsed Request has a served SRV
+            raise AccessError(f"SRV {request.srv} is not in the schema", code=codes.ROLE_NOT_PERMITTED)
+        cls._authorise_sender(conn, request.request_id.originator, row)
+
+    @staticmethod
+    def _authorise_sender(conn: Connection, originator: str, row: codes.SrvRow) -> None:
+        """`originator` is a known User (E1), Active (E3), with a role eligible for `row`'s SRV (E2: the
+        public matrix's roles; every role for an SRV the matrix names none for, see `codes`)."""
+        user = conn.execute(select(User.roles, User.status).where(User.eui == originator)).first()
         if user is None:
-            raise AccessError(f"{rid.originator} is not a DCC User", code=codes.INVALID_USER)
+            raise AccessError(f"{originator} is not a DCC User", code=codes.INVALID_USER)
         if user.status != UserStatus.ACTIVE:
-            raise AccessError(f"{rid.originator} is {user.status}", code=codes.INVALID_USER_STATUS)
-        if row is None or not set(user.roles.split()) & row.roles:
+            raise AccessError(f"{originator} is {user.status}", code=codes.INVALID_USER_STATUS)
+        if not set(user.roles.split()) & row.roles:
             raise AccessError(
-                f"none of the roles {user.roles} may send SRV {request.srv}",
-                code=codes.ROLE_NOT_PERMITTED,
+                f"none of the roles {user.roles} may send SRV {row.srv}", code=codes.ROLE_NOT_PERMITTED
             )
 
     def _run_handler(

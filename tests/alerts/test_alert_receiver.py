@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_testkit import Store, pending
+from alerts_testkit import RID, Store, pending
 
 import crafted
 from duisclient import signer_for
@@ -146,3 +146,61 @@ def test_hanota_alerts_receive_runs_standalone(store: Store, tmp_path: Path) -> 
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "'unique': 1" in out and "N62" in out
+
+
+def _schema_invalid(store: Store) -> bytes:
+    """A DUIS Response the DSP really signed, with an element the DUIS 5.4 schema does not allow."""
+    from lxml import etree
+
+    from hanota.duis import Response
+    from hanota.duis.models import ResponseMessage, render_response_element
+    from hanota.duis.xmlparse import SR
+
+    element = render_response_element(Response(RID, "I0", store.clock.now(), ResponseMessage("11.4")))
+    etree.SubElement(element.find(f"{SR}Header"), f"{SR}NotInTheSchema").text = "x"
+    return store.signer.sign_element(element)
+
+
+def test_the_dccboxed_path_answers_204_or_400_with_the_reason(
+    store: Store, receiver: RunningReceiver
+) -> None:
+    """POST /smartdcc/duis, as DCC Boxed's receiver: a signed alert with no X-DCC-Alert-ID (DCC Boxed sends
+    none) gets 204 and an empty body, so does a resend of the same bytes (stored once) and a signed DUIS
+    Response; a forged, an altered or a schema-invalid (but validly signed) document gets 400 with the
+    reason; the old /alerts path still works."""
+    from hanota.duis import Response
+    from hanota.duis.models import ResponseMessage, render_response_element
+
+    url = receiver.dccboxed_endpoint
+    assert url.endswith("/smartdcc/duis")
+    alert_id, body = _alert(store, 1)
+    first = _post(url, None, body)
+    assert first.status_code == 204 and first.content == b""
+    assert _post(url, None, body).status_code == 204
+    assert _post(url + "/", alert_id, body).status_code == 204  # with our ID header: known by that ID
+    answer = store.signer.sign_element(
+        render_response_element(Response(RID, "E43", store.clock.now(), ResponseMessage("11.4")))
+    )
+    assert _post(url, None, answer).status_code == 204
+    forged = AlertWriter(signer_for(store.pki, crafted.S1)).render(pending(1, crafted.S1), store.clock.now())[
+        1
+    ]
+    refused = _post(url, None, forged)
+    assert refused.status_code == 400 and refused.text.strip()
+    assert _post(url, None, body.replace(b"ActivationSuccess", b"ActivationFailure")).status_code == 400
+    invalid = _post(url, None, _schema_invalid(store))
+    assert invalid.status_code == 400 and "duis-5.4.xsd" in invalid.text
+    assert _post(url, None, body, "application/json").status_code == 415
+    assert _post(receiver.endpoint_for(crafted.S2), "old-path", body).status_code == 204
+    r = receiver.receiver
+    assert r.unique == 4 and r.duplicates == 1 and r.rejected == 4
+    assert r.by_supplier() == {"": {"E43": 1, "N63": 2}, crafted.S2: {"N63": 1}}
+
+
+def test_a_validly_signed_but_schema_invalid_document_is_refused_on_every_path(
+    store: Store, receiver: RunningReceiver
+) -> None:
+    """The schema is checked after the signature, as DCC Boxed's validateDuis does: 400 on /alerts too."""
+    r = _post(receiver.endpoint_for(crafted.S1), "invalid-1", _schema_invalid(store))
+    assert r.status_code == 400 and "duis-5.4.xsd" in r.text
+    assert receiver.receiver.unique == 0

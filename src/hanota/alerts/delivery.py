@@ -2,9 +2,15 @@
 
 What a receiver sees, per alert: one ``POST`` of exactly the signed bytes in ``alert_outbox.body``
 (``Content-Type: application/xml``) with the alert's stable ID in ``X-DCC-Alert-ID`` and its code in
-``X-DCC-Alert-Code``. Any 2xx marks the alert delivered. Anything else (another status, a refused
-connection, a timeout) is a failed try, handled by the shared `hanota.retry.RetryPolicy`, in **wall**
-seconds whatever the simulation clock's speed:
+``X-DCC-Alert-Code``. **Every 2xx marks the alert delivered**: 200, 201, 202 and 204 alike (a DCC
+Boxed-style receiver, e.g. its Node-RED flow on ``/smartdcc/duis``, answers 204 with no body; the body of
+an answer is never read). A 202 is taken at its word: the receiver has the alert, what it does next is its
+business. A **3xx is not delivered**: redirects are not followed (a signed alert is not re-POSTed to an
+address the User did not register, and 301/302 would turn the POST into a GET), so it is a failed try
+like a 5xx — the recipient pauses and its alerts wait, rather than being dead-lettered after three tries,
+until the User sets the address the redirect points to (`hanota.alerts.endpoints`; the error recorded says
+so). Anything else (another status, a refused connection, a timeout) is a failed try too, handled by the
+shared `hanota.retry.RetryPolicy`, in **wall** seconds whatever the simulation clock's speed:
 
 - the alert is tried again after an exponential backoff with jitter (2 s, 4 s, 8 s … capped at 30 minutes,
   each delay drawn from its upper half), or after the receiver's ``Retry-After`` if that is longer;
@@ -31,9 +37,11 @@ claim) is the fencing token: a worker whose lease has passed to another can no l
 ``tries`` counts the POSTs actually made (what the cap counts). A 2xx is recorded whoever holds the lease.
 
 The endpoint is read from ``users.alert_endpoint`` when the alert is claimed, so a User who changes it is
-served at the new address from the next attempt. A row whose recipient has no endpoint (any more) moves to
-the mailbox (``mailbox = true``), from where the User pulls it (`hanota.alerts.mailbox`). Mailbox rows stay
-in the mailbox even if the User later gets an endpoint.
+served at the new address from the next attempt. A changed endpoint starts healthy: `set_endpoint` drops
+the recipient's failing state, and an answer from the old address that arrives afterwards (a POST in
+flight during the change) neither pauses nor restores the recipient. A row whose recipient has no
+endpoint (any more) moves to the mailbox (``mailbox = true``), from where the User pulls it
+(`hanota.alerts.mailbox`). Mailbox rows stay in the mailbox even if the User later gets an endpoint.
 
 HTTP is aiohttp on an event loop the worker owns: keep-alive connections, at most ``concurrency`` requests
 in flight, at most ``per_recipient`` (16) of them to one recipient, each bounded by ``timeout_seconds``.
@@ -61,6 +69,7 @@ from typing import Any, Protocol
 import aiohttp
 from sqlalchemy import ColumnElement, Connection, Engine, bindparam, select, update
 
+from hanota.alerts.endpoints import endpoint_problem
 from hanota.background import poll_until_stopped
 from hanota.clock import Clock
 from hanota.db.bulk import insert_or_ignore
@@ -171,12 +180,6 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:  # pragma: no cover - not on every platform
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
-
-
-def _endpoint_problem(endpoint: str) -> str | None:
-    if not endpoint.startswith(("http://", "https://")) or len(endpoint) > 500:
-        return f"endpoint {endpoint[:100]!r} is not an http(s) URL"
-    return None
 
 
 class DeliveryWorker:
@@ -381,7 +384,7 @@ class DeliveryWorker:
             # never start a POST that could outlive the lease: another worker may claim it then
             if time.monotonic() + self.timeout_seconds >= a.wall_deadline:
                 return Outcome(a, skipped=True, error=RELEASED)
-            problem = _endpoint_problem(a.endpoint)
+            problem = endpoint_problem(a.endpoint)
             if problem is not None:
                 return Outcome(a, error=problem, permanent=True)
             headers = {
@@ -400,9 +403,10 @@ class DeliveryWorker:
             permanent = is_permanent(status)
             if not permanent:
                 self._held[a.recipient] = time.monotonic()
-            return Outcome(
-                a, status=status, error=f"HTTP {status}", retry_after=retry_after, permanent=permanent
-            )
+            error = f"HTTP {status}"
+            if 300 <= status < 400:
+                error += " (a redirect, not followed: set the endpoint to the address it redirects to)"
+            return Outcome(a, status=status, error=error, retry_after=retry_after, permanent=permanent)
 
     # -- record --------------------------------------------------------------------------------------------
     def record(self, outcomes: Sequence[Outcome]) -> RunCounts:
@@ -471,13 +475,11 @@ class DeliveryWorker:
                     see="hanota dead-letters list")  # fmt: skip
 
     def _recipients(self, conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
-        """Pause each recipient that failed (its own backoff), restore each that got one delivered."""
-        ok = {o.alert.recipient for o in outcomes if o.delivered}
-        bad: dict[str, Outcome] = {}
-        for o in outcomes:  # a permanent refusal is about that alert: the endpoint is up and answering
-            if not o.delivered and not o.skipped and not o.permanent and o.alert.recipient not in ok:
-                bad[o.alert.recipient] = o
-        released = {o.alert.recipient for o in outcomes if o.skipped} - ok - set(bad)
+        """Pause each recipient that failed (its own backoff), restore each that got one delivered.
+
+        Only answers from the recipient's current endpoint count: a POST to an address the User replaced
+        while it was in flight says nothing about the new one (see `hanota.alerts.endpoints`)."""
+        ok, bad, released = _judge(outcomes)
         touched = sorted(ok | set(bad) | released)
         if not touched:
             return
@@ -487,6 +489,17 @@ class DeliveryWorker:
                 select(AlertRecipient).where(AlertRecipient.recipient_eui.in_(touched))
             ).all()
         }
+        judged = sorted(set(bad) | {eui for eui in ok if eui in known and known[eui].failures > 0})
+        if judged:  # rare (a failure, or a recovery): the only case worth a look at the endpoints
+            current = dict(
+                conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(judged))).all()
+            )
+            stale = [o for o in outcomes if o.alert.recipient in current
+                     and o.alert.endpoint != current[o.alert.recipient]]  # fmt: skip
+            if stale:
+                gone = {id(o) for o in stale}
+                ok, bad, released = _judge([o for o in outcomes if id(o) not in gone])
+                released -= {o.alert.recipient for o in stale}
         recovered = [eui for eui in sorted(ok) if eui in known and known[eui].failures > 0]
         if recovered:
             conn.execute(
@@ -656,6 +669,18 @@ def redeliver(
     if n:
         log.info("dead-lettered alerts queued again by hand", count=n, recipient=recipient)
     return int(n)
+
+
+def _judge(outcomes: Sequence[Outcome]) -> tuple[set[str], dict[str, Outcome], set[str]]:
+    """The recipients that got an alert delivered, those whose endpoint failed (with one such outcome), and
+    those whose alerts were only given back unsent."""
+    ok = {o.alert.recipient for o in outcomes if o.delivered}
+    bad: dict[str, Outcome] = {}
+    for o in outcomes:  # a permanent refusal is about that alert: the endpoint is up and answering
+        if not o.delivered and not o.skipped and not o.permanent and o.alert.recipient not in ok:
+            bad[o.alert.recipient] = o
+    released = {o.alert.recipient for o in outcomes if o.skipped} - ok - set(bad)
+    return ok, bad, released
 
 
 def _fenced() -> Any:

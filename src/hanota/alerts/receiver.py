@@ -1,17 +1,31 @@
 """A sample supplier endpoint for DCC Alerts: what a User would run to receive what the DSP pushes.
 
-``POST /alerts`` or ``POST /alerts/<User EUI>`` (one receiver can stand in for many suppliers: the path
-names whose endpoint it is) with the signed ``sr:Response`` as the body and the alert's ID in
-``X-DCC-Alert-ID``. The receiver
+Two paths take the same POST — the signed DUIS ``sr:Response`` as the body, ``Content-Type:
+application/xml``:
 
-1. refuses what is not an alert: no or bad ID (400), not ``application/xml`` (415), over 16 MiB (413);
-2. verifies the XML signature against the DSP's certificate (`hanota.duis.Verifier`, role 137) and reads the
-   alert from the signed content only (400 if it does not verify or is not a DUIS ``Response``). Two kinds
-   arrive: DCC Alerts (a ``DCCAlertMessage``, counted under its DCCAlertCode) and the asynchronous answer
-   to a request that was held and then released or deleted by the DCC (quarantine: the request's own
-   DUIS response, counted under its response code, e.g. ``I0`` or ``E43``). Such an answer lists every
-   device of a 50,000-device request, hence the 16 MiB limit (it once refused those: wrong kind, over 1 MiB);
-3. deduplicates by alert ID: a resend of an ID it has (same bytes) is answered 200 and not stored again;
+- ``POST /smartdcc/duis``, answered as the DCC Boxed receiver answers (its Node-RED flow's default
+  "Response" path): **204** with no body when the document verifies and is schema-valid, **400** when it
+  does not (here with the reason as ``text/plain``; DCC Boxed's body is empty). ``X-DCC-Alert-ID`` is
+  optional there (DCC Boxed sends none): without it a document is known by its SHA-256, and a resend of
+  the same bytes is answered 204 again (stored once). A DCC Boxed-configured adapter points its DSP at
+  ``http://HOST:PORT/smartdcc/duis`` unchanged;
+- ``POST /alerts`` or ``POST /alerts/<User EUI>`` (one receiver can stand in for many suppliers: the path
+  names whose endpoint it is; ``/smartdcc/duis`` counts under the supplier ``''``), with the alert's ID in
+  ``X-DCC-Alert-ID`` (required); a resend of a stored ID is answered 200.
+
+The receiver
+
+1. refuses what is not an alert: a bad ID (400; on ``/alerts`` also a missing one), not ``application/xml``
+   or ``text/xml`` (415), over 16 MiB (413);
+2. verifies the XML signature against the DSP's certificate (`hanota.duis.Verifier`, role 137), validates
+   the signed content without its signature against the DUIS 5.4 schema (as DCC Boxed's ``validateDuis``
+   does) and reads the alert from the signed content only (400 if it does not verify, is schema-invalid or
+   is not a DUIS ``Response``). Two kinds arrive: DCC Alerts (a ``DCCAlertMessage``, counted under its
+   DCCAlertCode) and DUIS Responses — e.g. the asynchronous answer to a request that was held and then
+   released or deleted by the DCC (quarantine: the request's own DUIS response, counted under its response
+   code, e.g. ``I0`` or ``E43``). Such an answer lists every device of a 50,000-device request, hence the
+   16 MiB limit;
+3. deduplicates by alert ID: a resend of an ID it has (same bytes) is acknowledged and not stored again;
    the same ID with different bytes is refused (409) and counted as a conflict;
 4. stores the alert (in memory: ID, supplier, code; with ``store=`` also in a SQLite file, which is read
    back on start so deduplication survives a restart) and answers 204.
@@ -23,8 +37,9 @@ before answering — to exercise the DSP's retries, dead letters and per-recipie
 
 From Python: ``Receiver(dsp_certificate)`` is the ASGI app; ``counts()``, ``by_supplier()``, ``posts_of(id)``
 report what arrived; ``serve_in_thread()`` runs it on a real port (``with receiver.serve_in_thread() as
-running: running.url``). ``Receiver(None)`` skips signature verification (the documents are still parsed
-with the hardened parser): only for measuring the sender (``bench/bench_alerts.py``), never for real use.
+running: running.url``). ``Receiver(None)`` skips signature verification and schema validation (the
+documents are still parsed with the hardened parser): only for measuring the sender
+(``bench/bench_alerts.py``), never for real use.
 """
 
 from __future__ import annotations
@@ -44,12 +59,13 @@ from cryptography import x509
 
 from hanota.background import ServerThread
 from hanota.clock import Clock, SystemClock
-from hanota.duis import StaticTrustStore, Verifier, codes, parse_document, parse_response
+from hanota.duis import StaticTrustStore, Verifier, codes, parse_document, parse_response, validate_schema
 from hanota.duis.models import DCCAlertMessage
 from hanota.duis.xmlparse import SR
 from hanota.errors import HanotaError
 
 MAX_ALERT_BYTES = 16 * 1024 * 1024
+DCCBOXED_PATH = "/smartdcc/duis"  # DCC Boxed's receiver default ("Response" of its dccboxed-config node)
 _MAX_ID = 200
 
 Scope = MutableMapping[str, Any]
@@ -185,6 +201,10 @@ class Receiver:
         """The URL to record as `supplier`'s alert endpoint when this receiver serves at `base_url`."""
         return f"{base_url.rstrip('/')}/alerts/{supplier}"
 
+    def dccboxed_endpoint(self, base_url: str) -> str:
+        """The DCC Boxed-style URL of this receiver at `base_url` (one supplier per receiver)."""
+        return f"{base_url.rstrip('/')}{DCCBOXED_PATH}"
+
     def serve_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> RunningReceiver:
         """Start uvicorn on a thread (port 0: a free one); use as a context manager or call `stop()`."""
         return RunningReceiver(self, host, port).start()
@@ -229,6 +249,9 @@ class Receiver:
             await _answer(send, 200, b"ok\n", "text/plain")
         elif method == "GET" and path == "/counts":
             await _answer(send, 200, json.dumps(self.summary()).encode(), "application/json")
+        elif method == "POST" and path == DCCBOXED_PATH:
+            status, text, extra = await self._alert(scope, receive, "", dccboxed=True)
+            await _answer(send, status, text, "text/plain", extra)
         elif method == "POST" and (path == "/alerts" or path.startswith("/alerts/")):
             supplier = path[len("/alerts/") :] if path.startswith("/alerts/") else ""
             status, text, extra = await self._alert(scope, receive, supplier)
@@ -237,7 +260,7 @@ class Receiver:
             await _answer(send, 404, b"not found\n", "text/plain")
 
     async def _alert(
-        self, scope: Scope, receive: Receive, supplier: str
+        self, scope: Scope, receive: Receive, supplier: str, *, dccboxed: bool = False
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         headers = {k.lower(): v for k, v in scope["headers"]}
         with self._lock:
@@ -268,19 +291,27 @@ class Receiver:
         body = await _read(receive, MAX_ALERT_BYTES)
         if body is None:
             return self._refuse(413, b"alert over 16 MiB\n")
+        digest = hashlib.sha256(body).digest()
+        if dccboxed and not alert_id:  # DCC Boxed sends no ID: the document is known by its bytes
+            alert_id = "sha256:" + digest.hex()
+            with self._lock:
+                self._posts[alert_id] += 1
         if not _valid_id(alert_id):
             return self._refuse(
                 400, b"X-DCC-Alert-ID missing or not a printable ID of at most 200 characters\n"
             )
         if media not in (b"application/xml", b"text/xml"):
             return self._refuse(415, b"send the alert as application/xml\n")
-        digest = hashlib.sha256(body).digest()
+        # a resend is acknowledged: 204 where DCC Boxed's answers are mimicked, 200 (and a word) elsewhere
+        resent: tuple[int, bytes, list[tuple[bytes, bytes]]] = (
+            (204, b"", []) if dccboxed else (200, b"duplicate: already stored\n", [])
+        )
         with self._lock:
             have = self._stored.get(alert_id)
             if have is not None:
                 if have.digest == digest:
                     self.duplicates += 1
-                    return 200, b"duplicate: already stored\n", []
+                    return resent
                 self.conflicts += 1
                 return 409, b"this alert ID was stored with different content\n", []
         try:
@@ -294,7 +325,7 @@ class Receiver:
             if have is not None:  # a concurrent POST of this ID got there first
                 if have.digest == digest:
                     self.duplicates += 1
-                    return 200, b"duplicate: already stored\n", []
+                    return resent
                 self.conflicts += 1
                 return 409, b"this alert ID was stored with different content\n", []
             if self._db is not None:  # durable first: never remember (and so acknowledge) what is not kept
@@ -319,8 +350,8 @@ class Receiver:
         return status, text, []
 
     def _code_of(self, body: bytes) -> str:
-        """The DCCAlertCode of an alert, or the response code of an asynchronous DUIS answer, read from the
-        signed content only (or, unverified, from the parsed document)."""
+        """The DCCAlertCode of an alert, or the response code of a DUIS response, read from the signed
+        content only once it is schema-valid (or, unverified, from the parsed document)."""
         if self._verifier is None:
             root = parse_document(body, max_bytes=MAX_ALERT_BYTES)
             code = root.findtext(f"{SR}Body/{SR}DCCAlertMessage/{SR}DCCAlertCode") or root.findtext(
@@ -330,6 +361,7 @@ class Receiver:
                 raise HanotaError("not a DCC alert or DUIS response")
             return code
         verified = self._verifier.verify(body, now=self.clock.now())
+        validate_schema(verified.root)  # what DCC Boxed's validateDuis checks after the signature
         response = parse_response(verified.root)
         if isinstance(response.body, DCCAlertMessage):
             return response.body.code
@@ -373,6 +405,10 @@ class RunningReceiver(ServerThread):
 
     def endpoint_for(self, supplier: str) -> str:
         return self.receiver.endpoint_for(self.url, supplier)
+
+    @property
+    def dccboxed_endpoint(self) -> str:
+        return self.receiver.dccboxed_endpoint(self.url)
 
     def __enter__(self) -> RunningReceiver:
         super().__enter__()

@@ -204,9 +204,10 @@ def receive(
     ] = None,
     fail_first: Annotated[int, typer.Option(help="answer the first N alerts 503 (to see retries)")] = 0,
 ) -> None:
-    """Run a sample supplier alert endpoint: verifies, deduplicates by alert ID, stores, counts per code.
+    """Run a sample supplier alert endpoint: verifies signature and schema, deduplicates, stores, counts.
 
-    Give your User the endpoint http://HOST:PORT/alerts/<your EUI> (users.alert_endpoint).
+    It answers as DCC Boxed's receiver does on http://HOST:PORT/smartdcc/duis (204, or 400 with the reason);
+    http://HOST:PORT/alerts/<your EUI> works too. Set it with `hanota users set-endpoint EUI URL --reason …`.
     """
     certificate = _dsp_certificate(dsp_cert)
     check_can_listen(host, port)  # before the receiver opens (and perhaps creates) its store
@@ -215,7 +216,11 @@ def receive(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with receiver.serve_in_thread(host, port) as running:
-        console.print(f"alert receiver on {running.url}/alerts/<User EUI>  (counts: {running.url}/counts)")
+        console.print(
+            f"alert receiver on {running.dccboxed_endpoint} and {running.url}/alerts/<User EUI>  "
+            f"(counts: {running.url}/counts)",
+            soft_wrap=True,
+        )
         try:
             while not stop.wait(5):
                 console.print(

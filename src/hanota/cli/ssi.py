@@ -11,10 +11,13 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from hanota.cli.common import console, err_console, fail, load_settings, migrated_engine
+from hanota.alerts.endpoints import EndpointChange, set_endpoint
+from hanota.cli.common import EXIT_REFUSED, console, err_console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.db.engine import read_engine
 from hanota.db.models import User, WebCredential
+from hanota.errors import AccessError, InputError
+from hanota.estate.catalogue import DCC_OPERATOR_EUI
 from hanota.settings import Settings
 from hanota.ssi import billing as bill
 from hanota.ssi.auth import OPERATOR_ROLE, SUPPLIER_ROLES, generate_password, normalise_eui, set_password
@@ -26,7 +29,9 @@ ssi_cli = typer.Typer(no_args_is_help=True)  # merged into `hanota` itself: its 
 esi_app = typer.Typer(
     help="The ESI inventory extract (devices with IHD/PPMID firmware versions).", no_args_is_help=True
 )
-users_app = typer.Typer(help="Users' sign-in to the web SSI.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Users' sign-in to the web SSI and where their alerts are delivered.", no_args_is_help=True
+)
 ssi_cli.add_typer(esi_app, name="esi")
 ssi_cli.add_typer(users_app, name="users")
 
@@ -149,6 +154,60 @@ def users_set_password(
         console.print(f"{user}  {password}")
     else:
         console.print(f"password set for {user}")
+
+
+@users_app.command("set-endpoint")
+def users_set_endpoint(
+    eui: Annotated[str, typer.Argument(help="the User ID (EUI-64)")],
+    url: Annotated[
+        str | None,
+        typer.Argument(
+            help="the http:// or https:// URL the DSP POSTs the User's alerts to", show_default=False
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="no endpoint: the User's alerts go to its mailbox again")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="why (goes into the audit trail)")] = "",
+    operator: Annotated[
+        str, typer.Option("--operator", help="the acting DCC operator's EUI")
+    ] = DCC_OPERATOR_EUI,
+) -> None:
+    """Set a User's alert endpoint (or --clear it: mailbox delivery), audited as the DCC operator's change.
+
+    The DSP POSTs each signed alert there as application/xml and takes any 2xx as delivered (a DCC Boxed
+    receiver: http://HOST:PORT/smartdcc/duis). A failing state of the old endpoint does not carry over.
+    """
+    if clear == (url is not None):
+        fail("give either a URL or --clear")
+    if not reason.strip():
+        fail("give a --reason: it goes into the audit trail")
+    user = _eui(eui)
+    actor = _eui(operator)
+    engine = migrated_engine(load_settings())
+    try:
+        with engine.begin() as conn:
+            change = set_endpoint(conn, user=user, url=url, actor=actor, reason=reason.strip(),
+                                  now=SystemClock().now())  # fmt: skip
+    except AccessError as e:
+        fail(f"refused: {e.message}", EXIT_REFUSED)
+    except InputError as e:
+        fail(e.message)
+    finally:
+        engine.dispose()
+    console.print(_endpoint_line(change), markup=False, soft_wrap=True, highlight=False)
+
+
+def _endpoint_line(c: EndpointChange) -> str:
+    where = c.after or "none (alerts go to its mailbox)"
+    if not c.changed:
+        return f"{c.user}: alert endpoint already {where}; nothing changed"
+    notes = []
+    if c.reset_failing:
+        notes.append("the old endpoint's failing state is dropped")
+    if c.after is not None and c.in_mailbox:
+        notes.append(f"{c.in_mailbox:,} alert{' stays' if c.in_mailbox == 1 else 's stay'} in its mailbox")
+    return f"{c.user}: alert endpoint {where} (was {c.before or 'none'})" + "".join(f"; {n}" for n in notes)
 
 
 @users_app.command("list")

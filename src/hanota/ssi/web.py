@@ -21,12 +21,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from hanota.alerts.delivery import redeliver
+from hanota.alerts.endpoints import MAX_ENDPOINT, set_endpoint
 from hanota.anomaly import audit
 from hanota.clock import Clock
 from hanota.db.engine import read_engine
+from hanota.db.models import User
+from hanota.errors import HanotaError
 from hanota.logs import get_logger
 from hanota.settings import Settings
 from hanota.ssi import billing as bill
@@ -427,9 +430,102 @@ def ssi_router(ctx: AppContext) -> APIRouter:
 
         return ssi.guard(request, page, post=True, csrf=csrf)
 
+    def _account(c: Ctx, request: Request, http_status: int = 200, **values: Any) -> Response:
+        """The account page: the User's facts, its alert endpoint (and, for the operator, every User's),
+        the password form; `values` fill the messages of the form that was just used."""
+        with ssi.reader.connect() as conn:
+            endpoint = conn.execute(
+                select(User.alert_endpoint).where(User.eui == c.who.eui)
+            ).scalar_one_or_none()
+            failing = [f for f in q.failing_endpoints(conn, c.scope) if f["recipient_eui"] == c.who.eui]
+            users = (
+                list(
+                    conn.execute(
+                        select(User.eui, User.name, User.roles, User.alert_endpoint).order_by(User.name)
+                    )
+                )
+                if c.who.is_operator
+                else []
+            )
+        defaults: dict[str, Any] = {"message": None, "error": None, "endpoint_message": None,
+                                    "endpoint_error": None, "message_other": False, "endpoint_value": endpoint or "",
+                                    "form_user": "", "form_endpoint": "", "form_reason": ""}  # fmt: skip
+        return ssi.render("account.html", c, request, http_status=http_status, endpoint=endpoint,
+                          failing=failing[0] if failing else None, users=users, max_endpoint=MAX_ENDPOINT,
+                          **{**defaults, **values})  # fmt: skip
+
     @r.get(PREFIX + "/account")
     def account(request: Request) -> Response:
-        return ssi.guard(request, lambda c: ssi.render("account.html", c, request, message=None, error=None))
+        def page(c: Ctx) -> Response:
+            done = _param(request, "done", 20)
+            user = _param(request, "user", 30)
+            if done not in ("", "set", "cleared", "unchanged") or (user and not q.EUI_RE.match(user)):
+                done, user = "", ""
+            message: tuple[str, str | None, str] | None = None
+            other = bool(user) and user != c.who.eui
+            if done:
+                with ssi.reader.connect() as conn:
+                    now_at = conn.execute(
+                        select(User.alert_endpoint).where(User.eui == (user or c.who.eui))
+                    ).scalar_one_or_none()
+                whose = f"{user}'s alerts" if other else "Your alerts"
+                if done == "set" and now_at is None:  # cleared since: say what is true now
+                    done = "cleared"
+                message = {
+                    "set": (f"Saved. {whose} go to ", now_at, " from the next attempt."),
+                    "cleared": (f"Saved. {whose} wait in the mailbox from now on.", None, ""),
+                    "unchanged": ("Nothing changed: that is already the endpoint.", None, ""),
+                }[done]
+            return _account(c, request, endpoint_message=message, message_other=other)
+
+        return ssi.guard(request, page)
+
+    @r.post(PREFIX + "/account/endpoint")
+    def account_endpoint(
+        request: Request,
+        endpoint: Annotated[str, Form(max_length=2000)] = "",
+        action: Annotated[str, Form(max_length=10)] = "set",
+        user: Annotated[str, Form(max_length=64)] = "",
+        reason: Annotated[str, Form(max_length=2000)] = "",
+        csrf: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        """A User sets or clears its own alert endpoint; the DCC operator any User's (reason required).
+        Audited (`hanota.alerts.endpoints`)."""
+
+        def page(c: Ctx) -> Response:
+            if action not in ("set", "clear"):
+                raise Problem(400, "action must be set or clear")
+            target = c.who.eui
+            if user.strip():
+                found = normalise_eui(user)
+                if found is None:
+                    raise Problem(400, "user must be a User ID (EUI-64)")
+                target = found
+            other = target != c.who.eui
+            if other and not c.who.is_operator:
+                raise Problem(403, "only the DCC operator may set another User's alert endpoint")
+            why = reason.strip() or ("" if other else "set by the User on the SSI account page")
+            form = {"form_user": target if other else "", "form_endpoint": endpoint, "form_reason": reason}
+            if other and not why:
+                return _account(c, request, 400, endpoint_error="give a reason: it goes into the audit trail",
+                                **form)  # fmt: skip
+            url = None if action == "clear" else endpoint.strip()
+            if url == "":
+                return _account(c, request, 400, endpoint_error="give an http:// or https:// URL, or use the mailbox",
+                                **form, **({} if other else {"endpoint_value": endpoint}))  # fmt: skip
+            try:
+                with ssi.writer.begin() as conn:
+                    change = set_endpoint(conn, user=target, url=url, actor=c.who.eui, reason=why, now=c.now)
+            except HanotaError as e:  # a bad URL or an unknown User: nothing was written
+                return _account(c, request, 400, endpoint_error=e.message,
+                                **form, **({} if other else {"endpoint_value": endpoint}))  # fmt: skip
+            if change.changed:
+                log.info("alert endpoint changed", user=target, by=c.who.eui, endpoint=change.after)
+            done = "unchanged" if not change.changed else "cleared" if change.after is None else "set"
+            query = {"done": done, **({"user": target} if other else {})}
+            return RedirectResponse(f"{PREFIX}/account?{urlencode(query)}#endpoint", status_code=303)
+
+        return ssi.guard(request, page, post=True, csrf=csrf)
 
     @r.post(PREFIX + "/account")
     def change_password(
@@ -443,16 +539,14 @@ def ssi_router(ctx: AppContext) -> APIRouter:
             try:
                 authenticate(ssi.writer, c.who.eui, current, c.now)
             except SignInFailed:
-                return ssi.render("account.html", c, request, http_status=400, message=None,
-                                  error="The current password is not right.")  # fmt: skip
+                return _account(c, request, 400, error="The current password is not right.")
             problem = password_problem(new) or (None if new == repeat else "the two new passwords differ")
             if problem:
-                return ssi.render("account.html", c, request, http_status=400, message=None, error=problem)
+                return _account(c, request, 400, error=problem)
             with ssi.writer.begin() as conn:
                 set_password(conn, c.who.eui, new, c.now)
             _, pw = authenticate(ssi.writer, c.who.eui, new, c.now)
-            resp = ssi.render("account.html", c, request, message="Password changed. Other sessions are signed out.",
-                              error=None)  # fmt: skip
+            resp = _account(c, request, message="Password changed. Other sessions are signed out.")
             ssi.set_session(resp, request, ssi.sessions.issue(c.who.eui, pw, c.now, nonce=c.who.nonce))
             return resp
 

@@ -410,9 +410,50 @@ def test_request_id_constructor_wants_canonical_values() -> None:
 
 
 def test_render_datetime() -> None:
+    """Milliseconds and a Z, as DCC Boxed writes ResponseDateTime (``2025-12-28T16:51:01.185Z``)."""
     assert models.render_datetime(WHEN) == "2026-01-01T12:00:00.123Z"
-    assert models.render_datetime(WHEN.replace(microsecond=123456)) == "2026-01-01T12:00:00.123456Z"
+    # Sub-millisecond digits are truncated, never rounded into the next second.
+    assert models.render_datetime(WHEN.replace(microsecond=123456)) == "2026-01-01T12:00:00.123Z"
+    assert models.render_datetime(WHEN.replace(second=59, microsecond=999999)) == "2026-01-01T12:00:59.999Z"
+    assert models.render_datetime(WHEN.replace(microsecond=0)) == "2026-01-01T12:00:00.000Z"
     assert models.render_datetime(WHEN.astimezone(timezone(timedelta(hours=2)))) == "2026-01-01T12:00:00.123Z"
+
+
+def test_render_date_carries_the_zone_as_dcc_boxed_writes_it() -> None:
+    assert models.render_date(date(2025, 12, 28)) == "2025-12-28Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-12-28T16:51:01.185Z", datetime(2025, 12, 28, 16, 51, 1, 185000, tzinfo=UTC)),
+        ("2025-12-28T16:51:01.185123Z", datetime(2025, 12, 28, 16, 51, 1, 185123, tzinfo=UTC)),
+        ("2025-12-28T16:51:01Z", datetime(2025, 12, 28, 16, 51, 1, tzinfo=UTC)),
+        ("2025-12-28T17:51:01.185+01:00", datetime(2025, 12, 28, 16, 51, 1, 185000, tzinfo=UTC)),
+    ],
+)
+def test_response_datetimes_parse_in_every_form(text: str, expected: datetime) -> None:
+    data = render_response(Response(None, "I0", WHEN, ResponseMessage("8.2")))
+    data = data.replace(b"2026-01-01T12:00:00.123Z", text.encode())
+    assert parse_response(parse_document(data, max_bytes=1 << 20)).response_datetime == expected
+
+
+@pytest.mark.parametrize("text", ["2024-01-01", "2024-01-01Z", "2024-01-01+01:00"])
+def test_date_commissioned_parses_with_and_without_a_zone(text: str) -> None:
+    device = models.InventoryDevice(
+        device_id="88-73-84-90-6A-10-02-DB",
+        device_type=models.DeviceType.ESME,
+        manufacturer="106C",
+        model="433100AC",
+        date_commissioned=date(2024, 1, 1),
+    )
+    response = Response(None, "I0", WHEN, ResponseMessage("8.2", models.DSPInventory((device,))))
+    data = render_response(response)
+    assert b"<sr:DateCommissioned>2024-01-01Z</sr:DateCommissioned>" in data
+    data = data.replace(b"2024-01-01Z<", text.encode() + b"<")
+    root = parse_document(data, max_bytes=1 << 20)
+    validate_schema(root)
+    assert parse_response(root) == response
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -440,11 +481,12 @@ firmware_version = bounded(1, 8)
 eui_tuple = st.lists(canonical_eui, min_size=1, max_size=6).map(tuple)
 request_ids = st.builds(RequestID, canonical_eui, canonical_eui, st.integers(0, models.MAX_COUNTER))
 # hypothesis takes naive bounds and adds the timezone itself
+# ...and milliseconds, the precision DUIS times are written with (render_datetime drops the rest)
 aware = st.datetimes(
     min_value=datetime(1, 1, 2),  # noqa: DTZ001
     max_value=datetime(9999, 12, 30),  # noqa: DTZ001
     timezones=st.just(UTC),
-)
+).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
 esme_variant = st.sampled_from(sorted(models.ESME_VARIANTS))
 mpan = st.text("0123456789", min_size=13, max_size=13)
 property_filters = st.builds(models.PropertyFilter, bounded(6, 8), bounded(0, 30))

@@ -386,10 +386,18 @@ def _parse_datetime(text: str | None, where: str) -> datetime:
 
 
 def render_datetime(value: datetime) -> str:
-    """xs:dateTime in UTC with a ``Z``: milliseconds as DCC Boxed writes them, microseconds if needed."""
-    utc = value.astimezone(UTC)
-    spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    """xs:dateTime in UTC as DCC Boxed writes it: exactly three fraction digits and a ``Z``.
+
+    ``2025-12-28T16:51:01.185Z``. Sub-millisecond digits are dropped (truncated, never rounded up, so a
+    time never moves into the next second). `_parse_datetime` reads any number of fraction digits.
+    """
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def render_date(value: date) -> str:
+    """xs:date with the UTC zone as DCC Boxed writes it (``2025-12-28Z``); `_parse_date` reads it with or
+    without a zone."""
+    return value.isoformat() + "Z"
 
 
 def _parse_date(text: str | None, where: str) -> date:
@@ -1460,7 +1468,9 @@ def _render_device(parent: etree._Element, d: InventoryDevice) -> None:
         None if d.firmware_version_status is None else d.firmware_version_status.value,
     )
     _sub_opt(el, "CPLStatus", None if d.cpl_status is None else d.cpl_status.value)
-    _sub_opt(el, "DateCommissioned", None if d.date_commissioned is None else d.date_commissioned.isoformat())
+    _sub_opt(
+        el, "DateCommissioned", None if d.date_commissioned is None else render_date(d.date_commissioned)
+    )
     _sub_opt(el, "ImportMPxN", d.import_mpxn)
     _sub_opt(el, "SecondaryImportMPAN", d.secondary_import_mpan)
     _sub_opt(el, "ExportMPAN", d.export_mpan)

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 
 from hanota.db.bulk import BulkLoader, ts
 from hanota.estate import catalogue as cat
-from hanota.estate.generate import CPL_COLS, DEVICE_COLS, HUB_COLS, PREMISES_COLS, REG_COLS, USER_COLS
+from hanota.estate.generate import (
+    CPL_COLS,
+    DEVICE_COLS,
+    HUB_COLS,
+    HUB_FACT_COLS,
+    PREMISES_COLS,
+    REG_COLS,
+    USER_COLS,
+)
 from hanota.firmware import parse_image
 
 SUPPLIER_EUI = "90-B3-D5-1F-30-01-00-00"
@@ -33,6 +41,9 @@ SAMPLE_PPMID_IMAGE = base64.b64decode(
 )
 PPMID_MODEL = next(m for m in cat.MODELS if m.device_type == "PPMID" and m.manufacturer == "121D")
 PPMID_HARDWARE_VERSION = 0x1200  # inside the sample header's 0x1111–0x1211
+#: The hub's CHTS version, HAN variant and connectivity as DCC Boxed's own 8.2 answer gives its Comms Hub
+#: (`shared/duis/samples/responses/read-inventory-response-5.4.xml`): DCC Boxed's hub is a virtual one.
+DCCBOXED_HUB_FACTS = ("CHTS V1.4", "Single Band", "Virtual")
 
 
 def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
@@ -61,7 +72,9 @@ def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
     )  # fmt: skip
     load.rows("premises", PREMISES_COLS, [(premises_id, "123456789012", "DCC 1XB", "Central", 1)])
     load.rows(
-        "comms_hubs", HUB_COLS, [(CHF, GPF, premises_id, "Central", cat.HUB_FIRMWARE_HAN_OTA, "4.2", 1)]
+        "comms_hubs",
+        HUB_COLS + HUB_FACT_COLS,
+        [(CHF, GPF, premises_id, "Central", cat.HUB_FIRMWARE_HAN_OTA, "4.2", 1, *DCCBOXED_HUB_FACTS)],
     )
     day = "2024-01-01"
 

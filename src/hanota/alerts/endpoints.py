@@ -15,15 +15,15 @@ the new address; alerts written while there is no endpoint go to the mailbox.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from hanota.db.models import AlertOutbox, AlertRecipient, AnomalyAudit, Role, User, UserStatus
+from hanota.anomaly import audit
+from hanota.db.models import AlertOutbox, AlertRecipient, Role, User, UserStatus
 from hanota.errors import AccessError, InputError
 
 MAX_ENDPOINT = 500  # users.alert_endpoint is String(500)
@@ -124,11 +124,7 @@ def set_endpoint(
     # the pause and failure count belong to the old address: the new one (or the mailbox) starts healthy
     conn.execute(delete(AlertRecipient).where(AlertRecipient.recipient_eui == user))
     detail = {"before": before, "after": after, "failing_reset": bool(failing)}
-    # written like hanota.anomaly.audit.record (same table, read by `hanota thresholds audit`)
-    conn.execute(
-        insert(AnomalyAudit).values(
-            at=now, actor_eui=actor, action=AUDIT_ACTION, target=f"user:{user}", reason=reason,
-            detail=json.dumps(detail, sort_keys=True),
-        )
-    )  # fmt: skip
+    audit.record(
+        conn, actor=actor, action=AUDIT_ACTION, target=f"user:{user}", reason=reason, detail=detail, now=now
+    )
     return EndpointChange(user, before, after, bool(failing), in_mailbox)

@@ -24,6 +24,7 @@ ACTIONS = {
     "token.issue": "user:<EUI>",
     "token.revoke": "user:<EUI>",
     "alerts.redeliver": "alert:<ID> | recipient:<EUI> | alerts:all",
+    "alerts.endpoint": "user:<EUI>",
 }
 
 

@@ -53,12 +53,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port (default HANOTA_PORT or 8079)")] = None,
     workers: Annotated[int, typer.Option(help="processes (more than 1: each a full API process)")] = 1,
 ) -> None:
-    """Run the DSP's HTTP API (DUIS at /api/v1/serviceD)."""
+    """Run the DSP's HTTP API (DUIS at /api/v1/serviceD, serviceS and serviceT, as DCC Boxed)."""
     settings = load_settings()
     migrated_engine(settings).dispose()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"hanota DSP on http://{host}:{port}/api/v1/serviceD  (store: {settings.database_url})")
+    console.print(
+        f"hanota DSP on http://{host}:{port}/api/v1/serviceD (also serviceS, serviceT)  (store: {settings.database_url})"
+    )
     if workers > 1:
         uvicorn.run("hanota.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", **settings.uvicorn_options())  # fmt: skip
@@ -263,7 +265,13 @@ def _set_counter(root: Any, counter: int) -> None:
 
 @sr_app.command("submit")
 def sr_submit(
-    url: Annotated[str, typer.Argument(help="the DSP, e.g. http://127.0.0.1:8079 (the path is added)")],
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="the DSP, e.g. http://127.0.0.1:8079 (/api/v1/serviceD is added unless the URL names "
+            "serviceD, serviceS or serviceT)"
+        ),
+    ],
     file: Annotated[Path, typer.Argument(help="a signed request")],
     dsp_cert: Annotated[
         Path | None, typer.Option(help="the DSP's certificate (default: this store's)")
@@ -275,7 +283,7 @@ def sr_submit(
     listed), 1 when it refused it (an E code such as E40 bad signature, E41 counter already used, E43
     quarantined, E110405 no device left), answered an HTTP error, cannot be reached, or its answer does not
     verify; 2 for a missing or unreadable file."""
-    if not url.rstrip("/").endswith("/api/v1/serviceD"):
+    if not url.rstrip("/").endswith(("/api/v1/serviceD", "/api/v1/serviceS", "/api/v1/serviceT")):
         url = url.rstrip("/") + "/api/v1/serviceD"
     body = file.read_bytes()
     # the certificate first: a missing or unreadable one is an input error, found before anything is sent

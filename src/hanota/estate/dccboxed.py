@@ -6,6 +6,16 @@ hub that supports HAN-device OTA, in the Central region (as the real DCC Boxed i
 `90-B3-D5-1F-30-01-00-00` is their import and gas supplier. The firmware of the public 11.4 sample request
 (`shared/duis/samples/requests/11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML`) is on the CPL as Active,
 version `00000000`, for the PPMID's model (a test checks that the image below is byte-for-byte the sample's).
+
+The ESME `-A0` is the device the public 11.1 sample (`11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML`) is for: that
+image's header names manufacturer 0x121D (GFI), image type 0x0000 and hardware versions 0x1111–0x1211, so the
+ESME is a GFI ESME of that range (`ESME_MODEL`, model number ASSUMED: the samples do not give one; the 12.2
+sample's AB01/010A030B cannot take a 0x121D image), running a version that is on the CPL for its own model
+and upgradeable. What the 11.1 sample still lacks is its own CPL entry (ESME, 121D, `ESME_MODEL`, version
+`00000000`): its Manufacturer Image is byte-for-byte the 11.4 sample's (same firmware hash) and its version
+the same `00000000`, and the CPL holds at most one entry per version (A-005, a unique key of the store), so
+the ESME's entry cannot sit beside the PPMID's until the CPL is keyed by model and version
+(tests/estate/test_dccboxed_samples.py marks that expectation xfail).
 """
 
 from __future__ import annotations
@@ -41,6 +51,14 @@ SAMPLE_PPMID_IMAGE = base64.b64decode(
 )
 PPMID_MODEL = next(m for m in cat.MODELS if m.device_type == "PPMID" and m.manufacturer == "121D")
 PPMID_HARDWARE_VERSION = 0x1200  # inside the sample header's 0x1111–0x1211
+#: The GFI ESME the 11.1 sample's image is for (manufacturer and image type of its header; ASSUMED model
+#: number, CPL hardware range = the header's, GBCS version that of GFI's PPMID), with one release: the
+#: version `ESME` runs, Active and upgradeable.
+ESME_MODEL = cat.Model(
+    "ESME", "121D", "00000001", "00-DB-12", 0x1111, 0x1211, 0x0000, PPMID_MODEL.gbcs_version, 0.0,
+    (cat.FirmwareRelease("00000001", "Active", True, 1.0),),
+)  # fmt: skip
+ESME_HARDWARE_VERSION = 0x1200  # inside the 11.1 sample header's 0x1111–0x1211
 #: The hub's CHTS version, HAN variant and connectivity as DCC Boxed's own 8.2 answer gives its Comms Hub
 #: (`shared/duis/samples/responses/read-inventory-response-5.4.xml`): DCC Boxed's hub is a virtual one.
 DCCBOXED_HUB_FACTS = ("CHTS V1.4", "Single Band", "Virtual")
@@ -48,7 +66,6 @@ DCCBOXED_HUB_FACTS = ("CHTS V1.4", "Single Band", "Virtual")
 
 def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
     """Append the DCC Boxed home, its supplier and the sample firmware's CPL entry (inside `load`'s tx)."""
-    esme_model = cat.models_of("ESME")[0]
     gsme_model = cat.models_of("GSME")[0]
     chf_model = cat.models_of("CHF")[0]
     gpf_model = cat.models_of("GPF")[0]
@@ -67,7 +84,15 @@ def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
                 SAMPLE_FIRMWARE_VERSION, parse_image(SAMPLE_PPMID_IMAGE).firmware_hash,
                 PPMID_MODEL.gbcs_version,
                 "Active", 1, PPMID_MODEL.image_type,
-            )
+            ),
+            *(
+                (
+                    "ESME", ESME_MODEL.manufacturer, ESME_MODEL.model, ESME_MODEL.hw_min, ESME_MODEL.hw_max,
+                    r.version, cat.synthetic_firmware_hash(r.version, "ESME"), ESME_MODEL.gbcs_version,
+                    r.status, int(r.upgradeable), ESME_MODEL.image_type,
+                )
+                for r in ESME_MODEL.releases
+            ),
         ],
     )  # fmt: skip
     load.rows("premises", PREMISES_COLS, [(premises_id, "123456789012", "DCC 1XB", "Central", 1)])
@@ -98,7 +123,7 @@ def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
         [
             dev(CHF, "CHF", chf_model, chf_model.hw_min),
             dev(GPF, "GPF", gpf_model, gpf_model.hw_min),
-            dev(ESME, "ESME", esme_model, esme_model.hw_min),
+            dev(ESME, "ESME", ESME_MODEL, ESME_HARDWARE_VERSION),
             dev(GSME, "GSME", gsme_model, gsme_model.hw_min),
             dev(PPMID, "PPMID", PPMID_MODEL, PPMID_HARDWARE_VERSION),
         ],

@@ -419,6 +419,15 @@ def test_render_datetime() -> None:
     assert models.render_datetime(WHEN.astimezone(timezone(timedelta(hours=2)))) == "2026-01-01T12:00:00.123Z"
 
 
+def test_alert_timestamps_and_response_time_are_in_milliseconds() -> None:
+    precise = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    alert = models.CommsHubAlert("88-73-84-90-6A-10-02-DB", 0x8F8A, timestamp=precise)
+    data = render_response(Response(None, "I0", precise, DCCAlertMessage.of(alert)))
+    assert b"<sr:ResponseDateTime>2026-01-01T12:00:00.123Z<" in data
+    assert b"<sr:TimeStamp>2026-01-01T12:00:00.123Z<" in data
+    assert b"123456" not in data
+
+
 def test_render_date_carries_the_zone_as_dcc_boxed_writes_it() -> None:
     assert models.render_date(date(2025, 12, 28)) == "2025-12-28Z"
 

@@ -3,13 +3,17 @@ behind a 4G hub is routed to its geographic region's CSP gateway and completes o
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+import pytest
+from sqlalchemy import insert, select, update
 
 import crafted as c
 from api.conftest import Live
+from api.test_delivery import FINAL, run_campaign
+from api.test_routing import submit
 from api.test_service_d import answer
 from duisclient import request, signed, signer_for
-from hanota.db.models import CommsHub, Device
+from hanota.api.app import make_runners
+from hanota.db.models import CommsHub, CSPTarget, Device, DistributionJob, RequestDevice
 from hanota.duis import parse_document, validate_schema
 from hanota.duis.models import Connectivity, CSPRegion, DeviceType, DSPInventory, ReadInventory
 
@@ -53,3 +57,48 @@ def test_read_inventory_of_a_device_behind_a_4g_hub(live: Live) -> None:
     assert b"<sr:CSPRegion>4G Central</sr:CSPRegion>" in r.content
     assert b"<sr:HANVariant>Dual Band</sr:HANVariant>" in r.content
     assert b"<sr:Connectivity>Cellular</sr:Connectivity>" in r.content
+
+
+def test_an_11_4_to_devices_behind_a_4g_hub_is_routed_and_completes_over_the_4g_link(live: Live) -> None:
+    make_4g(live)
+    ids = (c.P_OK, c.I_OK, c.P_GAS)  # all on H1, now a 4G Comms Hub in '4G Central'
+    assert submit(live, ids) == "I0"
+    with live.engine.connect() as conn:
+        regions = set(
+            conn.execute(select(RequestDevice.region).where(RequestDevice.outcome == "Accepted")).scalars()
+        )
+        jobs = conn.execute(select(DistributionJob.region, DistributionJob.target_count)).all()
+    assert regions == {"4G Central"}
+    assert [tuple(j) for j in jobs] == [("Central", 3)], "one job, for the Central CSP gateway"
+
+    assert live.router().run_once() == 1
+    with live.engine.connect() as conn:
+        job = conn.execute(select(DistributionJob.status, DistributionJob.rejected_count)).one()
+        states = set(conn.execute(select(RequestDevice.state)).scalars())
+        queued = conn.execute(select(CSPTarget.chf_id)).scalars().all()
+    assert tuple(job) == ("sent", 0), "the Central gateway takes a 4G Central hub's devices"
+    assert states == {"sent"} and set(queued) == {c.H1}
+
+    runners = make_runners(live.ctx, live.url)
+    try:
+        run_campaign(live, runners)
+        central = next(r for r in runners if r.region == "Central")
+        assert central.engine is not None
+        on_4g, on_wan = central.engine.wan_intervals(four_g=True), central.engine.wan_intervals()
+        assert len(on_4g[0]) == 1 and len(on_wan[0]) == 0, "H1's image crossed the 4G link, once"
+        profile = central.profile
+        size = len(c.NEW_IMAGE)
+        assert on_4g[1][0] - on_4g[0][0] == pytest.approx(profile.wan_time("central", size, four_g=True))
+    finally:
+        for r in runners:
+            r.close()
+    with live.engine.connect() as conn:
+        final = dict(
+            conn.execute(
+                select(RequestDevice.device_id, RequestDevice.state).where(
+                    RequestDevice.outcome == "Accepted"
+                )
+            ).all()
+        )
+    assert set(final) == set(ids) and set(final.values()) <= FINAL
+    assert "activated" in final.values()

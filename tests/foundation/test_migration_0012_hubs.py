@@ -70,7 +70,7 @@ def _hubs(url: str) -> dict[str, tuple[object, ...]]:
 
 def test_0012_backfills_hubs_takes_4g_regions_and_goes_back_down(db_url: str) -> None:
     _populate_at_0011(db_url)
-    upgrade(db_url)
+    upgrade(db_url, "0012")
     assert current_revision(db_url) == "0012"
     assert _hubs(db_url) == {
         HUBS[0][0]: ("North", "CHTS V1.2", "Single Band", None),  # long-range radio: no Connectivity value
@@ -124,5 +124,5 @@ def test_0012_backfills_hubs_takes_4g_regions_and_goes_back_down(db_url: str) ->
     assert regions == {HUBS[0][0]: "North", HUBS[1][0]: "Central", HUBS[2][0]: "South", HUB_4G[0]: "Central"}
     assert rd_region == "Central" and devices == 3
 
-    upgrade(db_url)  # and up again: the backfill fills the hubs the way down emptied
+    upgrade(db_url)  # and up again (to the newest): the backfill fills the hubs the way down emptied
     assert _hubs(db_url)[HUB_4G[0]] == ("Central", "CHTS V1.4", "Single Band", "Cellular")

@@ -97,7 +97,7 @@ def test_non_finite_numbers_are_refused_in_every_table(path: tuple[str, ...], va
     is a WAN bit rate of +inf (a WAN that is no limit)."""
     if path[-1] == "bitrate_bps" and value == math.inf:
         profile = default_profile().with_overrides(_override(path, value))
-        assert profile.wan.region(path[1]).bitrate_bps == math.inf
+        assert profile.wan.link(path[1]).bitrate_bps == math.inf
         return
     with pytest.raises(ProfileError, match=re.escape(".".join(path))):
         default_profile().with_overrides(_override(path, value))

@@ -78,7 +78,8 @@ from hanota.ssi.auth import generate_password, set_password
 
 OPEN_STATES = ("accepted", "sent", "transferred")
 FAILED_STATES = ("transfer_failed", "activation_failed", "csp_rejected")
-REGIONS = ("North", "Central", "South")
+# the CSP regions of hubs (hanota.db.models.HUB_REGIONS): a 4G hub's devices are in "4G <region>"
+REGIONS = ("North", "Central", "South", "4G North", "4G Central", "4G South")
 #: every run submits at this hour of virtual time (UTC), on the first day after everything in the store
 START_HOUR = 10
 #: when piped, a progress line each time this many virtual hours have passed (or PLAIN_EVERY_WALL_S)

@@ -3,6 +3,15 @@ accepted work in its durable queue (`csp_targets`, state `queued`).
 
 It checks each target against its hub records (here the store's Comms Hubs and devices, which stand for the
 CSP's own copy): an unknown CHF, a hub in another region, or a device not on that hub's HAN is rejected.
+
+4G Comms Hubs: a hub that DUIS reports in `4G <region>` is served by the gateway of `<region>`, over that
+region's 4G WAN link in the network model (`hanota.network`, `wan.lte`). So there are still three gateways,
+three HTTP interfaces, three event streams and one distribution job per geographic region and request; the
+DSP routes a 4G hub's devices by `hanota.db.models.gateway_region` ('4G Central' → 'Central'). Why not
+separate 4G gateways: the 4G service is a new network beside the old ones in the same regions (the DCC's
+CH&N consultation runs 2G/3G and 4G hubs "in parallel in Central and South"), and one gateway per region
+keeps the CSP HTTP boundary, its keys, URLs and event cursors as they are, with the difference that matters
+for delivery (a faster WAN with its own capacity) modelled where delivery is modelled, in the network.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from hanota.csp.interface import (
     check_signature,
 )
 from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
-from hanota.db.models import CSPDistribution
+from hanota.db.models import CSPDistribution, gateway_region
 
 REGIONS = ("North", "Central", "South")
 
@@ -113,7 +122,7 @@ class Gateway:
             region = hub_regions.get(t.chf_id)
             if region is None:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.UNKNOWN_HUB))
-            elif region != self.region:
+            elif gateway_region(region) != self.region:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.HUB_NOT_IN_REGION))
             elif device_hub.get(t.device_id) != t.chf_id:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.DEVICE_NOT_ON_HUB))

@@ -1,7 +1,9 @@
 """A CSP gateway at work: its queued distributions go through the simulated network, and what happens to
 each target goes back to the DSP as numbered, authenticated event batches.
 
-One `GatewayRunner` per region. Each `tick()`:
+One `GatewayRunner` per region. A target behind a 4G Comms Hub (its hub's CSP region is `4G <region>`) goes
+over the region's 4G WAN link in the network model (`TargetTable.four_g`, profile `wan.lte`); everything
+else about it is as for any other target of the region. Each `tick()`:
 
 1. submits the distributions the gateway accepted since the last tick to the region's `NetworkEngine` at
    the clock's now (ESME/GSME before HAN is the engine's queue discipline), recording the order and the
@@ -39,7 +41,15 @@ from hanota.background import poll_until_stopped
 from hanota.clock import utc
 from hanota.csp.gateway import Gateway
 from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, sign_body
-from hanota.db.models import CSPDistribution, CSPEventBatch, CSPGatewayState, CSPTarget, Device
+from hanota.db.models import (
+    CommsHub,
+    CSPDistribution,
+    CSPEventBatch,
+    CSPGatewayState,
+    CSPTarget,
+    Device,
+    is_4g,
+)
 from hanota.firmware import parse_image
 from hanota.logs import get_logger
 from hanota.network.distribution import Distribution, PriorityClass, TargetTable
@@ -160,8 +170,10 @@ class GatewayRunner:
             .where(CSPDistribution.id == pk)
         ).one()  # fmt: skip
         rows = conn.execute(
-            select(CSPTarget.device_id, CSPTarget.chf_id, CSPTarget.device_type, Device.hardware_version)
+            select(CSPTarget.device_id, CSPTarget.chf_id, CSPTarget.device_type, Device.hardware_version,
+                   CommsHub.region)
             .join(Device, Device.device_id == CSPTarget.device_id, isouter=True)
+            .join(CommsHub, CommsHub.chf_id == CSPTarget.chf_id, isouter=True)
             .where(CSPTarget.distribution_pk == pk)
             .order_by(CSPTarget.device_id)
         ).all()  # fmt: skip
@@ -177,6 +189,7 @@ class GatewayRunner:
                 hub_ids=[r.chf_id for r in rows],
                 sleepy=np.array([r.device_type in SLEEPY_TYPES for r in rows], dtype=np.bool_),
                 hw_versions=np.array([_hw(r.hardware_version, hw_range) for r in rows], dtype=np.int64),
+                four_g=np.array([is_4g(r.region) for r in rows], dtype=np.bool_),
             ),
             image_id=dist.firmware_hash,
         )

@@ -8,6 +8,10 @@ file is never queued twice. A CSP that does not take a file is tried again under
 408/425/429 given up after three tries); a job past the cap is dead-lettered (``status = 'dead'``, its last
 error kept), shown by ``hanota dead-letters`` and sent again by hand with ``hanota dead-letters retry``.
 
+A job is per geographic region: its file holds the region's accepted devices, those behind a 4G Comms Hub
+(request device region `4G <region>`) included, and goes to that region's CSP gateway, which carries them
+over its 4G WAN link (`hanota.csp.gateway` says why there are no separate 4G gateways).
+
 Targets a CSP rejects are marked `csp_rejected` and the sender gets one
 `FirmwareDistributionFailure` DCC Alert per job (stable ID `fdf:<job>`), in the same transaction.
 """
@@ -30,7 +34,7 @@ from hanota.clock import Clock
 from hanota.csp.client import CSPClient, CSPUnavailable
 from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
 from hanota.db.bulk import id_list_sql, id_list_value
-from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest
+from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest, hub_regions_of
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.models import FirmwareDistributionFailure
@@ -136,7 +140,7 @@ class Router:
             targets = conn.execute(
                 select(RequestDevice.device_id, RequestDevice.hub_id, RequestDevice.device_type).where(
                     RequestDevice.request_pk == job.request_pk,
-                    RequestDevice.region == job.region,
+                    RequestDevice.region.in_(hub_regions_of(job.region)),
                     RequestDevice.outcome == "Accepted",
                 )
             ).all()
@@ -198,7 +202,7 @@ class Router:
                 update(RequestDevice)
                 .where(
                     RequestDevice.request_pk == job.request_pk,
-                    RequestDevice.region == job.region,
+                    RequestDevice.region.in_(hub_regions_of(job.region)),
                     RequestDevice.outcome == "Accepted",
                     RequestDevice.state == "accepted",
                 )

@@ -71,7 +71,14 @@ from sqlalchemy import Connection, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from hanota.db.bulk import id_list_sql, id_list_value, insert_or_ignore, ts
-from hanota.db.models import CPLEntry, CPLStatus, DistributionJob, FirmwareImageBlob, ServiceRequest
+from hanota.db.models import (
+    CPLEntry,
+    CPLStatus,
+    DistributionJob,
+    FirmwareImageBlob,
+    ServiceRequest,
+    gateway_region,
+)
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
 from hanota.duis.models import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning
@@ -669,7 +676,8 @@ def record(
         .returning(ServiceRequest.id)
     ).scalar_one()  # fmt: skip
     _insert_outcomes(conn, int(req_pk), v.outcomes, now)
-    per_region = Counter(o.region for o in accepted)
+    # one job per CSP gateway: a 4G hub's devices ('4G Central') go with their geographic region's
+    per_region = Counter(gateway_region(o.region) if o.region else o.region for o in accepted)
     for region, n in sorted(per_region.items(), key=lambda kv: str(kv[0])):
         conn.execute(
             insert(DistributionJob).values(

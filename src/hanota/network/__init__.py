@@ -8,6 +8,10 @@ Pure: no database, no HTTP, no wall clock; it imports nothing of hanota but `han
     for event in engine.advance_to(3600.0):
         ...
 
+A region's 4G Comms Hubs (DUIS CSP region `4G <region>`) are served by the same engine over a 4G WAN link
+of their own (`wan.lte`: its own sessions and bit rate, the same night window and queue discipline); a
+target is behind a 4G hub when `TargetTable.four_g` says so.
+
 Parameters live in `profile.toml` (loaded by `load_profile`); see `engine` for the model, event
 granularity, determinism and replay, and `live` for driving an engine from an injected clock.
 """
@@ -24,6 +28,7 @@ from hanota.network.profile import (
     ProfileError,
     Region,
     RegionWan,
+    WanLink,
     WanProfile,
     default_profile,
     load_profile,
@@ -54,6 +59,7 @@ __all__ = [
     "Target",
     "TargetResults",
     "TargetTable",
+    "WanLink",
     "WanProfile",
     "default_profile",
     "load_profile",

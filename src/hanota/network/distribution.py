@@ -41,16 +41,19 @@ class Target:
     hub_id: str
     device_class: DeviceClass
     hw_version: int
+    four_g: bool = False  # behind a 4G Comms Hub: its image crosses the region's 4G WAN link
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TargetTable:
-    """Targets column by column: `target_ids[i]` sits behind `hub_ids[i]`, is sleepy if `sleepy[i]`."""
+    """Targets column by column: `target_ids[i]` sits behind `hub_ids[i]`, is sleepy if `sleepy[i]`, and
+    behind a 4G Comms Hub if `four_g[i]` (None: no target is)."""
 
     target_ids: Sequence[str]
     hub_ids: Sequence[str]
     sleepy: npt.NDArray[np.bool_]
     hw_versions: npt.NDArray[np.int64]
+    four_g: npt.NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.target_ids)
@@ -65,6 +68,12 @@ class TargetTable:
         hw.setflags(write=False)
         object.__setattr__(self, "sleepy", sleepy)
         object.__setattr__(self, "hw_versions", hw)
+        if self.four_g is not None:
+            four_g = np.array(self.four_g, dtype=np.bool_)
+            if len(four_g) != n:
+                raise ValueError(f"target columns differ in length: {n} IDs, {len(four_g)} 4G flags")
+            four_g.setflags(write=False)
+            object.__setattr__(self, "four_g", four_g if four_g.any() else None)
 
     @classmethod
     def of(cls, targets: Iterable[Target]) -> TargetTable:
@@ -75,6 +84,7 @@ class TargetTable:
             hub_ids=[t.hub_id for t in items],
             sleepy=np.fromiter((t.device_class is DeviceClass.SLEEPY for t in items), np.bool_, len(items)),
             hw_versions=np.fromiter((t.hw_version for t in items), np.int64, len(items)),
+            four_g=np.fromiter((t.four_g for t in items), np.bool_, len(items)),
         )
 
     def __len__(self) -> int:
@@ -86,6 +96,7 @@ class TargetTable:
             hub_id=self.hub_ids[i],
             device_class=DeviceClass.SLEEPY if self.sleepy[i] else DeviceClass.MAINS,
             hw_version=int(self.hw_versions[i]),
+            four_g=self.four_g is not None and bool(self.four_g[i]),
         )
 
     def __iter__(self) -> Iterator[Target]:

@@ -23,6 +23,11 @@ Model (parameters in `profile.toml`)
                             ▼
               download: ceil(size / block) × per-block time ─▶ transferred ─▶ activation ─▶ activated
 
+A region has two WAN links, each with its own session pool, queue (same discipline) and transfer time: its
+own WAN (`wan.<region>`: 2G/3G or long-range radio) and its 4G link (`wan.lte`) for the targets whose hub is
+a 4G Comms Hub (`TargetTable.four_g`); a hub's transfers all use the link of its first target. The night
+window and everything after the image reaches the hub are the same for both.
+
 Event granularity (docs/gotchas.md, "Event simulation scale"): every stage of every target is recorded
 (`results()`: WAN start, image at hub, pick-up, download start, transfer end, activation), but the heap
 only holds the events where a shared resource decides something: one per arrival, one per hub transfer
@@ -93,6 +98,10 @@ from hanota.network.wan import (
     Transfer,
     WanQueue,
 )
+
+# WAN links of a region: its own WAN (2G/3G or long-range radio) and its 4G link (`wan.lte`).
+_LINK_WAN = 0
+_LINK_4G = 1
 
 # Heap event kinds.
 _PICKUP = 0
@@ -208,6 +217,8 @@ class NetworkEngine:
         self.emit_events = emit_events
         wan = profile.wan.region(self.region)
         self.sessions = wan.sessions
+        self.sessions_4g = profile.wan.lte.sessions
+        self._sessions = (self.sessions, self.sessions_4g)  # per link: the region's WAN, its 4G WAN
         self._window = profile.window
         han = profile.han
         self._query_interval = han.query_interval_s
@@ -221,15 +232,15 @@ class NetworkEngine:
         self._heap: list[tuple[float, int, int, Any, Any]] = []
         self._seq = 0
         self._out: list[tuple[float, int, int, int]] = []
-        self._busy = 0
-        self._queue = WanQueue()
+        self._busy = [0, 0]  # sessions busy per link
+        self._queues = (WanQueue(), WanQueue())  # hub transfers waiting, per link
         self._wake_pending = False
         self._queued_targets = [0, 0]
 
         self._hub_index: dict[str, int] = {}
         self._image_index: dict[str, int] = {}
         self._image_sizes: list[int] = []
-        self._image_wan_time: list[float] = []
+        self._image_wan_time: tuple[list[float], list[float]] = ([], [])  # per link, per image
         self._transfers: dict[int, Transfer] = {}
         self._hub_cache: dict[int, Transfer | list[Transfer]] = {}
         self._hub_slots: dict[int, float | list[float]] = {}
@@ -361,10 +372,13 @@ class NetworkEngine:
             time=self._now,
             esme_gsme=states[RANK_ESME_GSME],
             han=states[RANK_HAN],
-            transfers_queued=len(self._queue),
-            sessions_busy=self._busy,
+            transfers_queued=len(self._queues[_LINK_WAN]),
+            sessions_busy=self._busy[_LINK_WAN],
             sessions=self.sessions,
             window_open=self._window.is_open(self._now),
+            transfers_queued_4g=len(self._queues[_LINK_4G]),
+            sessions_busy_4g=self._busy[_LINK_4G],
+            sessions_4g=self.sessions_4g,
         )
 
     def results(self, distribution_id: str) -> TargetResults:
@@ -388,9 +402,13 @@ class NetworkEngine:
             activated=self._act[s].copy(),
         )
 
-    def wan_intervals(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """(start, end) of every hub transfer started so far."""
-        started = self._started
+    def wan_intervals(
+        self, *, four_g: bool = False
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(start, end) of every hub transfer started so far on the region's WAN (on its 4G link with
+        `four_g`)."""
+        link = _LINK_4G if four_g else _LINK_WAN
+        started = [tr for tr in self._started if tr.link == link]
         return (
             np.fromiter((tr.start for tr in started), np.float64, len(started)),
             np.fromiter((tr.end for tr in started), np.float64, len(started)),
@@ -430,7 +448,8 @@ class NetworkEngine:
                 raise ValueError("too many distinct images for one engine")
             self._image_index[key] = image
             self._image_sizes.append(size)
-            self._image_wan_time.append(self.profile.wan_time(self.region, size))
+            self._image_wan_time[_LINK_WAN].append(self.profile.wan_time(self.region, size))
+            self._image_wan_time[_LINK_4G].append(self.profile.wan_time(self.region, size, four_g=True))
         elif self._image_sizes[image] != size:
             raise ValueError(f"image {key!r} was submitted with {self._image_sizes[image]} bytes, now {size}")
         return image
@@ -484,22 +503,25 @@ class NetworkEngine:
         sub.arrived = True
         hub_index = self._hub_index
         transfers = self._transfers
-        queue = self._queue
+        queues = self._queues
+        four_g = sub.dist.targets.four_g
+        links = four_g.tolist() if four_g is not None else None
         wan_start = self._wan_start
         rank = sub.rank
         image = sub.image
         size = self._image_sizes[image]
         queued = 0
         g = sub.offset
-        for hub_id in sub.dist.targets.hub_ids:
+        for i, hub_id in enumerate(sub.dist.targets.hub_ids):
             hub = hub_index.get(hub_id)
             if hub is None:
                 hub = hub_index[hub_id] = len(hub_index)
             key = hub * _IMAGE_STRIDE + image
             tr = transfers.get(key)
             if tr is None:
-                tr = transfers[key] = Transfer(hub, image, size, rank)
-                queue.push(tr)
+                link = _LINK_4G if links is not None and links[i] else _LINK_WAN
+                tr = transfers[key] = Transfer(hub, image, size, rank, link)
+                queues[link].push(tr)
             state = tr.state
             if state == QUEUED:
                 if tr.first < 0:
@@ -511,7 +533,7 @@ class NetworkEngine:
                 else:
                     tr.waiting_esme += 1
                     if tr.rank == RANK_HAN:
-                        queue.promote(tr)
+                        queues[tr.link].promote(tr)
                 queued += 1
             elif state == IN_FLIGHT:
                 tr.add_target(g)
@@ -526,29 +548,35 @@ class NetworkEngine:
         self._dispatch(t, force=False)
 
     def _dispatch(self, t: float, *, force: bool) -> None:
-        """Start queued hub transfers on free WAN sessions, if the window is open (or `force`)."""
-        queue = self._queue
-        if self._busy >= self.sessions or not len(queue):
-            return
-        if not force and not self._window.is_open(t):
-            if not self._wake_pending:
-                self._wake_pending = True
-                self._seq += 1
-                heappush(self._heap, (self._window.next_open(t), self._seq, _WINDOW_OPEN, None, None))
-            return
+        """Start queued hub transfers on free WAN sessions of each link, if the window is open (or `force`)."""
+        for link in (_LINK_WAN, _LINK_4G):
+            queue = self._queues[link]
+            if self._busy[link] >= self._sessions[link] or not len(queue):
+                continue
+            if not force and not self._window.is_open(t):
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    self._seq += 1
+                    heappush(self._heap, (self._window.next_open(t), self._seq, _WINDOW_OPEN, None, None))
+                return
+            self._start_transfers(t, link, queue)
+
+    def _start_transfers(self, t: float, link: int, queue: WanQueue) -> None:
         heap = self._heap
         wan_start = self._wan_start
-        wan_time = self._image_wan_time
+        wan_time = self._image_wan_time[link]
         queued_targets = self._queued_targets
         started = self._started
-        while self._busy < self.sessions:
+        busy = self._busy
+        sessions = self._sessions[link]
+        while busy[link] < sessions:
             tr = queue.pop()
             if tr is None:
                 break
             tr.state = IN_FLIGHT
             tr.start = t
             end = tr.end = t + wan_time[tr.image]
-            self._busy += 1
+            busy[link] += 1
             self._seq += 1
             heappush(heap, (end, self._seq, _WAN_END, tr, None))
             queued_targets[RANK_ESME_GSME] -= tr.waiting_esme
@@ -564,7 +592,7 @@ class NetworkEngine:
         """The image is at the hub: cache it, hand it to its targets, and start the next transfer."""
         tr.state = CACHED
         tr.ready = t
-        self._busy -= 1
+        self._busy[tr.link] -= 1
         self._cache_insert(tr, t)
         if tr.more is None:
             g = tr.first

@@ -78,3 +78,7 @@ class QueueState:
     sessions_busy: int
     sessions: int
     window_open: bool
+    # the region's 4G link (its 4G Comms Hubs); the three above are the region's own WAN
+    transfers_queued_4g: int = 0
+    sessions_busy_4g: int = 0
+    sessions_4g: int = 0

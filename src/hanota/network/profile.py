@@ -52,6 +52,22 @@ class RegionWan:
 
 
 @dataclass(frozen=True, slots=True)
+class WanLink:
+    """The 4G WAN of a region's 4G Comms Hubs: `sessions` concurrent transfers at `bitrate_bps` each.
+
+    Every region's engine has a pool of its own (the 4G hubs of a region are served by that region's CSP
+    gateway, beside its 2G/3G or long-range-radio WAN; `hanota.csp.gateway`)."""
+
+    technology: str
+    sessions: int
+    bitrate_bps: float
+
+
+LTE = "lte"
+"""The profile's name for the 4G link (`[wan.lte]`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class WanProfile:
     """The WANs of all regions and what they share: protocol overhead and session set-up time."""
 
@@ -60,12 +76,17 @@ class WanProfile:
     north: RegionWan
     central: RegionWan
     south: RegionWan
+    lte: WanLink
 
     def region(self, region: Region | str) -> RegionWan:
         """The WAN of `region`."""
         return {Region.NORTH: self.north, Region.CENTRAL: self.central, Region.SOUTH: self.south}[
             Region(region)
         ]
+
+    def link(self, name: str) -> RegionWan | WanLink:
+        """A WAN by its profile table name: a region's ('north', ...) or the 4G one ('lte')."""
+        return self.lte if name == LTE else self.region(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +135,9 @@ class NetworkProfile:
     han: HanProfile
     outcomes: OutcomeRates
 
-    def wan_time(self, region: Region | str, image_size: int) -> float:
-        """Seconds one WAN session of `region` takes to carry an image to one hub."""
-        wan = self.wan.region(region)
+    def wan_time(self, region: Region | str, image_size: int, *, four_g: bool = False) -> float:
+        """Seconds one WAN session of `region` (its 4G link with `four_g`) takes to carry an image to a hub."""
+        wan: RegionWan | WanLink = self.wan.lte if four_g else self.wan.region(region)
         return wan_transfer_time(image_size, wan.bitrate_bps, self.wan.overhead, self.wan.session_setup_s)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> NetworkProfile:
@@ -126,7 +147,7 @@ class NetworkProfile:
     def to_mapping(self) -> dict[str, Any]:
         """The profile in the shape of `profile.toml`."""
 
-        def region(r: RegionWan) -> dict[str, Any]:
+        def region(r: RegionWan | WanLink) -> dict[str, Any]:
             return {"technology": r.technology, "sessions": r.sessions, "bitrate_bps": r.bitrate_bps}
 
         return {
@@ -137,6 +158,7 @@ class NetworkProfile:
                 "north": region(self.wan.north),
                 "central": region(self.wan.central),
                 "south": region(self.wan.south),
+                LTE: region(self.wan.lte),
             },
             "hub": {
                 "max_concurrent_downloads": self.hub.max_concurrent_downloads,
@@ -313,12 +335,20 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
                 ),  # inf: no limit
             )
             r.done()
+        r = wan_t.table(LTE)
+        lte = WanLink(
+            technology=r.text("technology"),
+            sessions=r.integer("sessions", minimum=1, maximum=MAX_SESSIONS),
+            bitrate_bps=r.number("bitrate_bps", positive=True, infinite=True, maximum=math.inf),
+        )
+        r.done()
         wan = WanProfile(
             overhead=wan_t.number("overhead", positive=True, maximum=MAX_OVERHEAD),
             session_setup_s=wan_t.number("session_setup_s"),
             north=regions[Region.NORTH],
             central=regions[Region.CENTRAL],
             south=regions[Region.SOUTH],
+            lte=lte,
         )
         wan_t.done()
 

@@ -105,6 +105,7 @@ class Transfer:
         "hub",
         "image",
         "in_use_until",
+        "link",
         "more",
         "pending",
         "rank",
@@ -116,8 +117,9 @@ class Transfer:
         "waiting_han",
     )
 
-    def __init__(self, hub: int, image: int, size: int, rank: int) -> None:
+    def __init__(self, hub: int, image: int, size: int, rank: int, link: int = 0) -> None:
         self.hub = hub
+        self.link = link  # which WAN carries it: 0 the region's, 1 its 4G link
         self.image = image
         self.size = size
         self.rank = rank

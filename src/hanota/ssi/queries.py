@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from hanota.db.models import HUB_REGIONS
 from hanota.db.types import UTCDateTime
 from hanota.inventory.interest import (
     SENDER_METERS_CTE,
@@ -42,7 +43,7 @@ OUTCOMES = (
     "Accepted", "InvalidDeviceIDList", "NotCommissionedDeviceIDList", "NotApplicableFirmwareDeviceIDList",
     "OtherRequestInProgressList", "InvalidGBCSVersionList",
 )  # fmt: skip
-REGIONS = ("North", "Central", "South")
+REGIONS = HUB_REGIONS  # a 4G hub's devices are in "4G <region>": a region of their own here
 CPL_STATUSES = ("Active", "Cancelled", "Expired", "Withdrawn")
 REQUEST_STATUSES = ("accepted", "rejected", "quarantined", "deleted", "released")
 EUI_RE = re.compile(r"^[0-9A-F]{2}(-[0-9A-F]{2}){7}$")

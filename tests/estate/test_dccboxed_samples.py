@@ -102,21 +102,14 @@ def test_the_11_4_sample_is_accepted_for_the_ppmid(home: Home) -> None:
     _assert_accepted(home, SAMPLE_11_4, dccboxed.PPMID, "11.4")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing piece: CPL entries keyed by (manufacturer, model, version). The 11.1 sample's Manufacturer "
-    "Image and FirmwareVersion 00000000 are the 11.4 sample's, the CPL holds one entry per version (A-005: "
-    "unique cpl_entries.firmware_version, hanota.db), so the ESME's entry cannot sit beside the PPMID's and "
-    "check_image (hanota.dsp.update_firmware) finds the PPMID's: E110106",
-)
 def test_the_11_1_sample_is_accepted_for_the_esme(home: Home) -> None:
     _assert_accepted(home, SAMPLE_11_1, dccboxed.ESME, "11.1")
 
 
 def test_the_esme_is_a_device_the_11_1_sample_is_for(home: Home) -> None:
-    """Everything on the device's side is ready for the 11.1 sample: the ESME is of the manufacturer and
-    hardware range of the sample's image header, registered to the supplier, running a version on the CPL
-    for its own model, Active and upgradeable."""
+    """The ESME is of the manufacturer and hardware range of the 11.1 sample's image header, registered to
+    the supplier, running a version on the CPL for its own model, Active and upgradeable; the sample's
+    firmware is on the CPL for the ESME's model as well as for the PPMID's."""
     image = parse_image(_image(home.requests, SAMPLE_11_1), expect_signature=True)
     with home.engine.connect() as conn:
         esme = conn.execute(select(Device).where(Device.device_id == dccboxed.ESME)).one()
@@ -137,6 +130,9 @@ def test_the_esme_is_a_device_the_11_1_sample_is_for(home: Home) -> None:
     assert current.hw_version_min <= esme.hardware_version <= current.hw_version_max
     assert current.status == "Active" and current.upgradeable
     assert current.image_type == image.header.image_type
-    # the image is the 11.4 sample's Manufacturer Image: the same CPL hash, today listed only for the PPMID
+    # the image is the 11.4 sample's Manufacturer Image: the same CPL hash, listed for each model it is for
     assert image.firmware_hash == parse_image(dccboxed.SAMPLE_PPMID_IMAGE).firmware_hash
-    assert [(e.device_type, e.firmware_version) for e in sample_entries] == [("PPMID", "00000000")]
+    assert sorted((e.device_type, e.model, e.firmware_version) for e in sample_entries) == [
+        ("ESME", esme.model, "00000000"),
+        ("PPMID", dccboxed.PPMID_MODEL.model, "00000000"),
+    ]

@@ -160,7 +160,9 @@ def test_dccboxed_home_is_exactly_as_specified(estate: Engine) -> None:
                 SupplierRegistration.device_id, SupplierRegistration.supplier_eui, SupplierRegistration.role
             )
         ).all()
-        cpl = c.execute(select(CPLEntry).where(CPLEntry.firmware_version == "00000000")).one()
+        cpl = c.execute(
+            select(CPLEntry).where(CPLEntry.firmware_version == "00000000", CPLEntry.device_type == "PPMID")
+        ).one()
         supplier = c.execute(select(User).where(User.eui == dccboxed.SUPPLIER_EUI)).one()
     assert {k: v.device_type for k, v in devs.items()} == {
         "00-DB-12-34-56-78-90-A0": "ESME",
@@ -195,11 +197,11 @@ def test_embedded_sample_image_is_the_public_sample(shared_dir: Path) -> None:
 
 def test_cpl_hashes_are_those_of_the_synthetic_images(estate: Engine) -> None:
     with estate.connect() as c:
+        keyed = c.execute(select(CPLEntry.manufacturer, CPLEntry.model, CPLEntry.firmware_version)).all()
         rows = c.execute(
             select(CPLEntry.firmware_version, CPLEntry.firmware_hash, CPLEntry.device_type)
         ).all()
-    versions = [v for v, _, _ in rows]
-    assert len(versions) == len(set(versions)), "at most one CPL entry per firmware version (A-005)"
+    assert len(keyed) == len(set(keyed)), "at most one CPL entry per model and firmware version (A-005)"
     for version, digest, dtype in rows:
         if version != dccboxed.SAMPLE_FIRMWARE_VERSION:
             assert digest == cat.synthetic_firmware_hash(version, dtype)

@@ -20,24 +20,23 @@ def prenotify(conn: Connection, body: DevicePrenotification, *, request_id: str,
     if conn.execute(select(Device.device_id).where(Device.device_id == body.device_id)).first() is not None:
         raise ValidationError(f"device {body.device_id} is already in the SMI", code=PRENOTIFY_DEVICE_EXISTS)
     if body.firmware_version is not None:
-        entry = conn.execute(
+        entries = conn.execute(
             select(CPLEntry.status, CPLEntry.manufacturer, CPLEntry.model).where(
                 CPLEntry.firmware_version == body.firmware_version
             )
-        ).first()
+        ).all()
+        model = (body.manufacturer.upper(), body.model.upper())
+        entry = next((e for e in entries if (e.manufacturer.upper(), e.model.upper()) == model), None)
+        if entry is None and entries:
+            others = ", ".join(sorted(f"{e.manufacturer}/{e.model}" for e in entries))
+            raise ValidationError(
+                f"firmware version {body.firmware_version} is for {others}, not {body.manufacturer}/{body.model}",
+                code=PRENOTIFY_FIRMWARE_NOT_ACTIVE,
+            )
         if entry is None or entry.status != "Active":
             why = "not on the CPL" if entry is None else f"{entry.status} on the CPL"
             raise ValidationError(
                 f"firmware version {body.firmware_version} is {why}", code=PRENOTIFY_FIRMWARE_NOT_ACTIVE
-            )
-        if (entry.manufacturer.upper(), entry.model.upper()) != (
-            body.manufacturer.upper(),
-            body.model.upper(),
-        ):
-            raise ValidationError(
-                f"firmware version {body.firmware_version} is for {entry.manufacturer}/{entry.model}, "
-                f"not {body.manufacturer}/{body.model}",
-                code=PRENOTIFY_FIRMWARE_NOT_ACTIVE,
             )
     smi_status = None if body.device_type.value == "IHD" else "Pending"
     conn.execute(

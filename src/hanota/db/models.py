@@ -236,9 +236,11 @@ class SupplierRegistration(Base):
 
 
 class CPLEntry(Base):
-    """One firmware version on the Central Products List (at most one entry per version, A-005)."""
+    """One firmware version of one device model on the Central Products List: at most one entry per
+    (manufacturer, model, firmware version) — the seed's A-005 read per model (migration 0013 says why)."""
 
     __tablename__ = "cpl_entries"
+    __table_args__ = (UniqueConstraint("manufacturer", "model", "firmware_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_type: Mapped[str] = mapped_column(String(8))
@@ -246,7 +248,7 @@ class CPLEntry(Base):
     model: Mapped[str] = mapped_column(String(8))
     hw_version_min: Mapped[int] = mapped_column(Integer)
     hw_version_max: Mapped[int] = mapped_column(Integer)
-    firmware_version: Mapped[str] = mapped_column(String(8), unique=True)
+    firmware_version: Mapped[str] = mapped_column(String(8), index=True)
     firmware_hash: Mapped[str] = mapped_column(
         String(64), index=True, doc="SHA-256 of the Manufacturer Image"
     )

@@ -233,8 +233,17 @@ def check_image(
             f"({', '.join(e.firmware_version for e in active)})",
             code=sr.version_mismatch,
         )
-    cpl = match[0]
     header = image.header
+    # one image may be on the CPL for several models (A-005 per model): the entry this request is about is
+    # the one for its SR's device types whose manufacturer and image type are the header's; if none is,
+    # the refusals below name the first entry
+    fits = [
+        e for e in match
+        if e.device_type in sr.target_types
+        and e.manufacturer.upper() == f"{header.manufacturer_code:04X}"
+        and (e.image_type is None or e.image_type == header.image_type)
+    ]  # fmt: skip
+    cpl = (fits or match)[0]
     if cpl.device_type not in sr.target_types:
         raise ValidationError(
             f"the image is for a {cpl.device_type}, not a target of SR {sr.srv}", code=sr.not_for_types
@@ -270,7 +279,8 @@ def fetch_facts(
         FROM {id_list_sql(conn)} i
         LEFT JOIN devices d ON d.device_id = i.device_id
         LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id
-        LEFT JOIN cpl_entries c ON c.firmware_version = d.firmware_version
+        LEFT JOIN cpl_entries c
+            ON c.firmware_version = d.firmware_version AND c.manufacturer = d.manufacturer AND c.model = d.model
         ORDER BY i.pos
     """  # noqa: S608 - only our constants are formatted in; all input is bound
     stmt = text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
@@ -471,7 +481,8 @@ def _classify_sql(sr: FirmwareSR, image: FirmwareImage, dialect: str) -> str:
             FROM {ids} i
             {device_join}
             LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id
-            LEFT JOIN cpl_entries c ON c.firmware_version = d.firmware_version
+            LEFT JOIN cpl_entries c
+                ON c.firmware_version = d.firmware_version AND c.manufacturer = d.manufacturer AND c.model = d.model
             {interest_joins}
             {in_flight_join}
         )

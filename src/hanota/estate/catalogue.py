@@ -104,7 +104,7 @@ DCC_OPERATOR_EUI = "90-B3-D5-1F-60-00-00-01"
 
 @dataclass(frozen=True)
 class FirmwareRelease:
-    version: str  # 8 hex digits, unique on the CPL
+    version: str  # 8 hex digits, unique per model on the CPL (A-005 read per model)
     status: str  # CPL status
     upgradeable: bool  # devices running it accept OTA updates
     weight: float  # share of the model's installed base on this version

@@ -11,11 +11,10 @@ The ESME `-A0` is the device the public 11.1 sample (`11.1_UPDATE_FIRMWARE_REQUE
 image's header names manufacturer 0x121D (GFI), image type 0x0000 and hardware versions 0x1111–0x1211, so the
 ESME is a GFI ESME of that range (`ESME_MODEL`, model number ASSUMED: the samples do not give one; the 12.2
 sample's AB01/010A030B cannot take a 0x121D image), running a version that is on the CPL for its own model
-and upgradeable. What the 11.1 sample still lacks is its own CPL entry (ESME, 121D, `ESME_MODEL`, version
-`00000000`): its Manufacturer Image is byte-for-byte the 11.4 sample's (same firmware hash) and its version
-the same `00000000`, and the CPL holds at most one entry per version (A-005, a unique key of the store), so
-the ESME's entry cannot sit beside the PPMID's until the CPL is keyed by model and version
-(tests/estate/test_dccboxed_samples.py marks that expectation xfail).
+and upgradeable. The 11.1 sample's Manufacturer Image is byte-for-byte the 11.4 sample's (same firmware
+hash) with the same version `00000000`: it is on the CPL twice, once for the PPMID's model and once for the
+ESME's, as DCC Boxed lists a firmware per model (the CPL holds one entry per model and version, A-005 read
+per model: migration 0013), and each sample is accepted for its own device.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ DCCBOXED_HUB_FACTS = ("CHTS V1.4", "Single Band", "Virtual")
 
 
 def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
-    """Append the DCC Boxed home, its supplier and the sample firmware's CPL entry (inside `load`'s tx)."""
+    """Append the DCC Boxed home, its supplier and the sample firmware's CPL entries (inside `load`'s tx)."""
     gsme_model = cat.models_of("GSME")[0]
     chf_model = cat.models_of("CHF")[0]
     gpf_model = cat.models_of("GPF")[0]
@@ -92,6 +91,13 @@ def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
                     r.status, int(r.upgradeable), ESME_MODEL.image_type,
                 )
                 for r in ESME_MODEL.releases
+            ),
+            # the public 11.1 sample's firmware: the same Manufacturer Image and version as the 11.4
+            # sample's, listed for the ESME's own model (one entry per model and version, A-005)
+            (
+                "ESME", ESME_MODEL.manufacturer, ESME_MODEL.model, ESME_MODEL.hw_min, ESME_MODEL.hw_max,
+                SAMPLE_FIRMWARE_VERSION, parse_image(SAMPLE_PPMID_IMAGE).firmware_hash,
+                ESME_MODEL.gbcs_version, "Active", 1, ESME_MODEL.image_type,
             ),
         ],
     )  # fmt: skip

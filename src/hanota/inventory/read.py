@@ -36,7 +36,8 @@ _SELECT = """
             FROM cpl_entries m WHERE m.manufacturer = d.manufacturer AND m.model = d.model) AS model_status,
            d.date_commissioned, p.uprn, p.postcode, h.region, h.chts_version, h.han_variant, h.connectivity
     FROM devices d
-    LEFT JOIN cpl_entries fw ON fw.firmware_version = d.firmware_version
+    LEFT JOIN cpl_entries fw
+        ON fw.firmware_version = d.firmware_version AND fw.manufacturer = d.manufacturer AND fw.model = d.model
     LEFT JOIN premises p ON p.id = d.premises_id
     LEFT JOIN comms_hubs h ON h.chf_id = d.hub_id
 """

@@ -10,7 +10,9 @@ gets that code, never a stack trace::
     ├── AccessError                  the originator may not do this (E1, E2, E3, E4, E12, E13)
     ├── ReplayError                  the RequestID counter is not greater than the last accepted one
     ├── ValidationError              the request is well formed but cannot be served (SR-specific codes)
-    └── ConfigError                  the service is misconfigured (never the caller's fault)
+    ├── ConfigError                  the service is misconfigured (never the caller's fault)
+    ├── HTTPRefusal                  refused at an interface that answers an HTTP status, not DUIS (`http_status`)
+    └── Unavailable                  a service hanota calls did not answer or did not take the request (`status`)
 
 The code table itself (which code means what, public or assumed) lives in `hanota.duis.codes`.
 """
@@ -71,3 +73,28 @@ class ConfigError(HanotaError):
     """The service is misconfigured; never the caller's fault."""
 
     code = "E100"
+
+
+class HTTPRefusal(HanotaError):
+    """Refused at an interface that answers with an HTTP status rather than a DUIS code (the CSP interface,
+    the SSI's pages): `http_status` is that status; the HTTP layer, and only it, turns it into an answer."""
+
+    http_status: int = 400
+
+    def __init__(self, message: str, *, http_status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        if http_status is not None:
+            self.http_status = http_status
+
+
+class Unavailable(HanotaError):
+    """A service hanota calls (a CSP gateway) did not answer, or answered other than 200: `status` is the
+    HTTP status it answered, None when it did not answer. Its text is the message alone (it is logged and
+    stored as a job's last error, not answered to a caller)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message

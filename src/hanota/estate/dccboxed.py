@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from hanota.db.bulk import BulkLoader, ts
 from hanota.estate import catalogue as cat
-from hanota.estate.generate import (
+from hanota.estate.columns import (
     CPL_COLS,
     DEVICE_COLS,
     HUB_COLS,

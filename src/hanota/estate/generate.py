@@ -21,21 +21,18 @@ from sqlalchemy import Engine, func, select
 
 from hanota.db.bulk import BulkLoader, ts
 from hanota.db.models import FOUR_G_PREFIX, Connectivity, Device, HANVariant, is_4g
+from hanota.errors import HanotaError
 from hanota.estate import catalogue as cat
-
-PREMISES_COLS = ("id", "uprn", "postcode", "region", "prepayment")
-HUB_COLS = ("chf_id", "gpf_id", "premises_id", "region", "firmware_version", "gbcs_version", "han_ota")
-HUB_FACT_COLS = ("chts_version", "han_variant", "connectivity")
-DEVICE_COLS = (
-    "device_id", "device_type", "smi_status", "manufacturer", "model", "hardware_version",
-    "firmware_version", "hub_id", "premises_id", "date_commissioned",
-)  # fmt: skip
-REG_COLS = ("device_id", "supplier_eui", "role", "effective_from", "effective_to")
-USER_COLS = ("eui", "name", "roles", "status", "alert_endpoint", "market_share")
-CPL_COLS = (
-    "device_type", "manufacturer", "model", "hw_version_min", "hw_version_max", "firmware_version",
-    "firmware_hash", "gbcs_version", "status", "upgradeable", "image_type",
-)  # fmt: skip
+from hanota.estate.columns import (
+    CPL_COLS,
+    DEVICE_COLS,
+    HUB_COLS,
+    HUB_FACT_COLS,
+    PREMISES_COLS,
+    REG_COLS,
+    USER_COLS,
+)
+from hanota.estate.dccboxed import add_dccboxed_home
 
 _POSTCODE_AREAS = {
     "North": ("AB", "DD", "EH", "G", "IV", "KY", "NE", "DH", "CA", "LA"),
@@ -48,8 +45,12 @@ _SPAN_DAYS = (date(2026, 6, 30) - _EPOCH).days
 CHUNK_HOMES = 20_000
 
 
-class EstateExists(Exception):
-    """The store already holds an estate; pass `replace=True` to wipe it first."""
+class EstateExists(HanotaError):
+    """The store already holds an estate; pass `replace=True` to wipe it first. A refusal of the `hanota`
+    command, never answered in DUIS: it prints as its message alone, without the code."""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -247,8 +248,6 @@ def generate(
             load.rows("devices", DEVICE_COLS, devices)
             load.rows("supplier_registrations", REG_COLS, regs)
         if dccboxed:
-            from hanota.estate.dccboxed import add_dccboxed_home
-
             add_dccboxed_home(load, premises_id=homes + 1)
             # a hub written without its facts (the DCC Boxed home's) gets those of a single-band real hub
             load.execute(MISSING_HUB_FACTS_SQL)

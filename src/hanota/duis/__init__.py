@@ -2,7 +2,11 @@
 
 - `codes`: the SRV matrix, response codes and DCC alert codes, each row public or assumed.
 - `xmlparse`: hardened parsing (`parse_document`) and DUIS 5.4 schema validation (`validate_schema`).
-- `models`: typed requests, responses and DCC alerts; `parse_request`, `parse_response`, `render_response`.
+- `values`: limits, enumerations, EUIs, device ID lists, times and `RequestID`, the parts every message shares.
+- `requests`: the request bodies of the served SRVs and `Request`; `parse_request`, `render_request`.
+- `responses`: the payloads, `ResponseMessage` and `Response`; `render_response`, `parse_response`.
+- `alerts`: the DCC alerts and `DCCAlertMessage` (sent as the body of a `Response`).
+- `models`: the former home of the four above, kept as a facade that re-exports their public names.
 - `signing`: XMLDSig with the DUIS profile only (`Signer`, `Verifier`, `TrustStore`).
 
 A request is handled as::
@@ -13,17 +17,8 @@ A request is handled as::
     request = parse_request(verified.root)                          # only what the signature covers
 """
 
-from .models import (
-    Request,
-    RequestID,
-    Response,
-    eui_bytes,
-    format_eui,
-    parse_request,
-    parse_response,
-    render_request,
-    render_response,
-)
+from .requests import Request, parse_request, render_request
+from .responses import Response, parse_response, render_response
 from .signing import (
     Signer,
     StaticTrustStore,
@@ -33,6 +28,7 @@ from .signing import (
     load_certificate,
     load_private_key,
 )
+from .values import RequestID, eui_bytes, format_eui
 from .xmlparse import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, parse_document, validate_schema
 
 __all__ = [

@@ -54,7 +54,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from hanota.errors import ConfigError, InputError, SignatureError
 
 from . import codes
-from .models import format_eui
+from .values import format_eui
 from .xmlparse import DS, DS_NS, MAX_REQUEST_BYTES, check_hostile_constructs, document_parser, parse_document
 
 EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"

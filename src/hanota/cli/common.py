@@ -176,8 +176,10 @@ def describe_error(e: BaseException) -> tuple[str, int]:
 
     from hanota.anomaly.errors import AnomalyError
     from hanota.db.migrate import MigrationError
-    from hanota.errors import HanotaError
+    from hanota.errors import HanotaError, Unavailable
 
+    if isinstance(e, Unavailable):  # a server could not be reached or did not take the request
+        return _first_line(e.message) or type(e).__name__, EXIT_REFUSED
     if isinstance(e, HanotaError | AnomalyError):
         return _first_line(e.message) or str(e), EXIT_USAGE
     if isinstance(e, MigrationError | CommandError):

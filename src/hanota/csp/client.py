@@ -5,16 +5,13 @@ from __future__ import annotations
 import httpx
 
 from hanota.csp.interface import SIGNATURE_HEADER, Distribution, DistributionAnswer, region_key, sign_body
+from hanota.errors import Unavailable
 
 
-class CSPUnavailable(Exception):
+class CSPUnavailable(Unavailable):
     """The CSP did not take the distribution: no answer (network error, timeout; `status` None) or an HTTP
     status other than 200. Whether to try again is the retry policy's call (`hanota.retry`): a 4xx other
     than 408/425/429 will not change by itself."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class CSPClient:

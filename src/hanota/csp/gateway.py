@@ -1,134 +1,21 @@
-"""A CSP gateway for one region: accepts distributions, rejects targets it does not recognise, and records
-accepted work in its durable queue (`csp_targets`, state `queued`).
-
-It checks each target against its hub records (here the store's Comms Hubs and devices, which stand for the
-CSP's own copy): an unknown CHF, a hub in another region, or a device not on that hub's HAN is rejected.
-
-4G Comms Hubs: a hub that DUIS reports in `4G <region>` is served by the gateway of `<region>`, over that
-region's 4G WAN link in the network model (`hanota.network`, `wan.lte`). So there are still three gateways,
-three HTTP interfaces, three event streams and one distribution job per geographic region and request; the
-DSP routes a 4G hub's devices by `hanota.db.models.gateway_region` ('4G Central' → 'Central'). Why not
-separate 4G gateways: the 4G service is a new network beside the old ones in the same regions (the DCC's
-CH&N consultation runs 2G/3G and 4G hubs "in parallel in Central and South"), and one gateway per region
-keeps the CSP HTTP boundary, its keys, URLs and event cursors as they are, with the difference that matters
-for delivery (a faster WAN with its own capacity) modelled where delivery is modelled, in the network.
+"""A CSP gateway's HTTP interface (`POST /v1/distributions`): the one place where the gateway's refusals
+become HTTP statuses. What a gateway accepts, rejects and queues is `hanota.csp.acceptance`; `Gateway` and
+`REGIONS` are re-exported here for the entry points that mount a gateway.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, insert, select, text
 from starlette.concurrency import run_in_threadpool
 
-from hanota.clock import Clock
-from hanota.csp.interface import (
-    SIGNATURE_HEADER,
-    Distribution,
-    DistributionAnswer,
-    Rejection,
-    RejectReason,
-    Target,
-    check_signature,
-)
-from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
-from hanota.db.models import CSPDistribution, gateway_region
-
-REGIONS = ("North", "Central", "South")
-
-
-class Gateway:
-    def __init__(self, region: str, engine: Engine, clock: Clock, key: bytes) -> None:
-        if region not in REGIONS:
-            raise ValueError(f"unknown CSP region {region!r}")
-        self.region = region
-        self.engine = engine
-        self.clock = clock
-        self.key = key
-
-    def accept(self, dist: Distribution) -> DistributionAnswer:
-        """Validate the targets, queue the accepted ones; idempotent by distribution_id."""
-        try:
-            image = base64.b64decode(dist.image, validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise HTTPException(422, "image is not base64") from e
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            previous = conn.execute(
-                select(CSPDistribution.answer).where(
-                    CSPDistribution.region == self.region,
-                    CSPDistribution.distribution_id == dist.distribution_id,
-                )
-            ).scalar_one_or_none()
-            if previous is not None:
-                return DistributionAnswer.model_validate_json(previous)
-            rejected, accepted = self._check(conn, dist)
-            answer = DistributionAnswer(
-                distribution_id=dist.distribution_id,
-                region=self.region,
-                accepted=len(accepted),
-                rejected=rejected,
-            )
-            pk = conn.execute(
-                insert(CSPDistribution)
-                .values(
-                    region=self.region, distribution_id=dist.distribution_id, request_id=dist.request_id,
-                    priority=dist.priority.value, firmware_version=dist.firmware_version,
-                    firmware_hash=dist.firmware_hash, image_size=len(image), image=image, received_at=now,
-                    accepted_count=len(accepted), answer=answer.model_dump_json(),
-                )
-                .returning(CSPDistribution.id)
-            ).scalar_one()  # fmt: skip
-            stamp = ts(now)
-            insert_rows(
-                conn,
-                "csp_targets",
-                ("distribution_pk", "device_id", "chf_id", "device_type", "state", "updated_at"),
-                [(pk, t.device_id, t.chf_id, t.device_type, "queued", stamp) for t in accepted],
-            )
-        return answer
-
-    def _check(self, conn: Connection, dist: Distribution) -> tuple[list[Rejection], list[Target]]:
-        ids = list(dict.fromkeys(t.device_id for t in dist.targets))
-        # one statement for the whole file: each target's current hub, and that hub's region
-        rows = conn.execute(
-            text(
-                f"SELECT i.device_id, d.hub_id FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
-                "LEFT JOIN devices d ON d.device_id = i.device_id"
-            ),
-            {"ids": id_list_value(conn, ids)},
-        ).all()
-        hubs_wanted = list({t.chf_id for t in dist.targets})
-        hub_query = text(
-            f"SELECT h.chf_id, h.region FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
-            "JOIN comms_hubs h ON h.chf_id = i.device_id"
-        )
-        hub_regions: dict[str, str] = dict(
-            conn.execute(hub_query, {"ids": id_list_value(conn, hubs_wanted)}).all()
-        )
-        device_hub = {r[0]: r[1] for r in rows}
-        rejected: list[Rejection] = []
-        accepted: list[Target] = []
-        seen: set[str] = set()
-        for t in dist.targets:
-            if t.device_id in seen:
-                continue
-            seen.add(t.device_id)
-            region = hub_regions.get(t.chf_id)
-            if region is None:
-                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.UNKNOWN_HUB))
-            elif gateway_region(region) != self.region:
-                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.HUB_NOT_IN_REGION))
-            elif device_hub.get(t.device_id) != t.chf_id:
-                rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.DEVICE_NOT_ON_HUB))
-            else:
-                accepted.append(t)
-        return rejected, accepted
+from hanota.csp.acceptance import REGIONS as REGIONS
+from hanota.csp.acceptance import Gateway as Gateway
+from hanota.csp.interface import SIGNATURE_HEADER, Distribution, DistributionAnswer, check_signature
+from hanota.errors import HTTPRefusal
 
 
 def gateway_router(gateway: Gateway) -> APIRouter:
@@ -144,7 +31,10 @@ def gateway_router(gateway: Gateway) -> APIRouter:
             dist = Distribution.model_validate(json.loads(body))
         except (ValidationError, ValueError) as e:
             return JSONResponse({"detail": f"not a v1 distribution: {str(e)[:500]}"}, status_code=422)
-        answer = await run_in_threadpool(gateway.accept, dist)
+        try:
+            answer = await run_in_threadpool(gateway.accept, dist)
+        except HTTPRefusal as e:
+            return JSONResponse({"detail": e.message}, status_code=e.http_status)
         return JSONResponse(answer.model_dump(mode="json"))
 
     return router

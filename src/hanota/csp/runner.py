@@ -39,7 +39,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from hanota.background import poll_until_stopped
 from hanota.clock import utc
-from hanota.csp.gateway import Gateway
+from hanota.csp.acceptance import Gateway
 from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, sign_body
 from hanota.db.models import (
     CommsHub,

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, select, update
 from hanota.clock import utc
 from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import User, UserStatus, WebCredential
+from hanota.errors import AccessError
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 12
@@ -206,8 +207,12 @@ class Sessions:
         return hmac.compare_digest(self.csrf_token(nonce), token)
 
 
-class SignInFailed(Exception):
-    """Wrong User ID or password, an inactive User, or a locked account (one message for all)."""
+class SignInFailed(AccessError):
+    """Wrong User ID or password, an inactive User, or a locked account (one message for all: E1, unknown
+    User, whichever it was)."""
+
+    def __init__(self, message: str = "wrong User ID or password, or too many attempts") -> None:
+        super().__init__(message)
 
 
 def authenticate(

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from lxml import etree
 from sqlalchemy import Connection, Engine, insert, select
@@ -390,28 +391,77 @@ class DSPService:
     def _dispatch(
         self, conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
     ) -> tuple[Payload | None, str]:
-        body = request.body
-        rid = request.request_id
-        if isinstance(body, ReadInventory):
-            return read_inventory(conn, body), codes.SUCCESS
-        if isinstance(body, UpdateInventory):
-            update_inventory(conn, body, sender=rid.originator, request_id=str(rid), now=now)
-            return None, codes.SUCCESS
-        if isinstance(body, DevicePrenotification):
-            prenotify(conn, body, request_id=str(rid), now=now)
-            return None, codes.SUCCESS
-        if isinstance(body, UpdatePPMIDFirmware | UpdateFirmware):
-            sr = FIRMWARE_SRS[request.srv]
-            v: Validated
-            if pre is not None:
-                v = confirm(conn, pre, sender=rid.originator)
-            else:
-                v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
-                             firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
-            record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
-                   firmware_version=body.firmware_version, now=now)  # fmt: skip
-            return _warning(v), v.response_code
-        raise AccessError(f"SRV {request.srv} is not served here", code=codes.INVALID_REQUEST_TYPE_FOR_URL)
+        handler = handler_for(type(request.body))
+        if handler is None:
+            raise AccessError(
+                f"SRV {request.srv} is not served here", code=codes.INVALID_REQUEST_TYPE_FOR_URL
+            )
+        return handler(conn, request, now, pre)
+
+
+#: An SR handler: runs inside the request's savepoint; returns the answer's payload and response code.
+#: `pre` is the classification done before the write transaction (11.4/11.1 on SQLite), else None.
+Handler = Callable[[Connection, Request, datetime, Prevalidated | None], tuple[Payload | None, str]]
+
+
+def _read_inventory(
+    conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
+) -> tuple[Payload | None, str]:
+    return read_inventory(conn, cast(ReadInventory, request.body)), codes.SUCCESS
+
+
+def _update_inventory(
+    conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
+) -> tuple[Payload | None, str]:
+    rid = request.request_id
+    update_inventory(
+        conn, cast(UpdateInventory, request.body), sender=rid.originator, request_id=str(rid), now=now
+    )
+    return None, codes.SUCCESS
+
+
+def _prenotify(
+    conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
+) -> tuple[Payload | None, str]:
+    prenotify(conn, cast(DevicePrenotification, request.body), request_id=str(request.request_id), now=now)
+    return None, codes.SUCCESS
+
+
+def _update_firmware(
+    conn: Connection, request: Request, now: datetime, pre: Prevalidated | None
+) -> tuple[Payload | None, str]:
+    """11.4 and 11.1: confirm the classification made before the transaction (`pre`), or classify now."""
+    body = cast(UpdatePPMIDFirmware | UpdateFirmware, request.body)
+    rid = request.request_id
+    sr = FIRMWARE_SRS[request.srv]
+    v: Validated
+    if pre is not None:
+        v = confirm(conn, pre, sender=rid.originator)
+    else:
+        v = validate(sr, conn, sender=rid.originator, image_bytes=body.image,
+                     firmware_version=body.firmware_version, device_ids=body.device_ids, now=now)  # fmt: skip
+    record(conn, v, request_id=str(rid), sender=rid.originator, image_bytes=body.image,
+           firmware_version=body.firmware_version, now=now)  # fmt: skip
+    return _warning(v), v.response_code
+
+
+#: The SR handler of each served request body type (`hanota.duis.requests.BODY_TYPES` gives the SRVs').
+HANDLERS: dict[type, Handler] = {
+    ReadInventory: _read_inventory,
+    UpdateInventory: _update_inventory,
+    DevicePrenotification: _prenotify,
+    UpdatePPMIDFirmware: _update_firmware,
+    UpdateFirmware: _update_firmware,
+}
+
+
+def handler_for(body_type: type) -> Handler | None:
+    """The handler of a body type, or of its nearest served base class (as an `isinstance` test would)."""
+    for cls in body_type.__mro__:
+        handler = HANDLERS.get(cls)
+        if handler is not None:
+            return handler
+    return None
 
 
 def _warning(v: Validated) -> Payload | None:

@@ -1,4 +1,4 @@
-"""Engines and the unit of work.
+"""Engines.
 
 `make_engine` gives an engine that behaves the same on SQLite and PostgreSQL: on SQLite, WAL, foreign keys
 on, a busy timeout and `BEGIN IMMEDIATE` for write transactions (so that two writers serialise instead of
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -144,24 +141,3 @@ def read_engine(engine: Engine) -> Engine:
         cur.close()
 
     return reader
-
-
-class UnitOfWork:
-    """A session that rolls back unless `commit()` is called (cosmicpython's unit of work)."""
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self._factory = factory
-
-    @contextmanager
-    def begin(self) -> Iterator[Session]:
-        """Yield a session in a transaction; commit on normal exit, roll back on any exception."""
-        session = self._factory()
-        try:
-            with session.begin():
-                yield session
-        finally:
-            session.close()
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)

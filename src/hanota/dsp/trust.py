@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from hanota.db.models import Certificate, Setting
 from hanota.duis import Signer, StaticTrustStore, load_certificate, load_private_key
 from hanota.errors import ConfigError
-from hanota.estate.pki import DSP_CERT_SETTING, DSP_KEY_SETTING
+from hanota.pki import DSP_CERT_SETTING, DSP_KEY_SETTING
 
 RELOAD_MIN_SECONDS = 1.0
 

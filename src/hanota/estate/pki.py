@@ -34,9 +34,8 @@ from hanota.duis.codes import DCC_EUI as DSP_EUI
 from hanota.duis.codes import ROLE_DSP_XML_SIGNING, ROLE_XML_SIGNING
 from hanota.duis.signing import certificate_eui, certificate_role
 from hanota.errors import InputError, SignatureError
-
-DSP_KEY_SETTING = "dsp_signing_key"
-DSP_CERT_SETTING = "dsp_signing_cert"
+from hanota.pki import DSP_CERT_SETTING as DSP_CERT_SETTING
+from hanota.pki import DSP_KEY_SETTING as DSP_KEY_SETTING
 
 
 def _subject_fields(cert: x509.Certificate) -> tuple[str | None, int | None]:

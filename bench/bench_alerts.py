@@ -56,16 +56,14 @@ from hanota.db.migrate import upgrade
 from hanota.db.models import AlertOutbox, ServiceRequest, User
 from hanota.dsp.trust import dsp_signer
 from hanota.duis import RequestID, Signer, codes, load_certificate, load_private_key
-from hanota.duis.models import (
-    ActivationResult,
+from hanota.duis.alerts import (
     CommsHubAlert,
     CSPFirmwareDeliveryStatus,
     FirmwareTransferAlert,
     PPMIDAlert,
     PPMIDFirmwareUpgradeAlert,
-    TransferResponseCode,
-    TransferStatus,
 )
+from hanota.duis.values import ActivationResult, TransferResponseCode, TransferStatus
 from hanota.estate.pki import init_pki
 from machine import describe, median
 

@@ -39,7 +39,7 @@ from hanota.anomaly.quarantine import release  # noqa: E402
 from hanota.anomaly.thresholds import set_dcc_policy, set_user_threshold  # noqa: E402
 from hanota.db.engine import make_engine  # noqa: E402
 from hanota.db.migrate import upgrade  # noqa: E402
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware  # noqa: E402
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware  # noqa: E402
 from hanota.logs import configure_logging  # noqa: E402
 from machine import describe  # noqa: E402
 

@@ -23,7 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from hanota.duis import Request, RequestID, Signer, load_certificate, load_private_key, render_request
 from hanota.duis.codes import DCC_EUI
-from hanota.duis.models import ReadInventory
+from hanota.duis.requests import ReadInventory
 from machine import describe, median
 
 

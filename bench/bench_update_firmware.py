@@ -66,7 +66,7 @@ from hanota.duis import (
     parse_response,
     render_request,
 )
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
 from hanota.estate.catalogue import IMAGE_SIZE, MODELS, synthetic_manufacturer_image
 from hanota.firmware import build_image, parse_image
 from hanota.inventory.interest import INTERESTED_FROM

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hanota.duis import Request, RequestID, Signer, load_certificate, load_private_key, render_request
 from hanota.duis.codes import DCC_EUI, service_reference_of
-from hanota.duis.models import RequestBody
+from hanota.duis.requests import RequestBody
 
 _counter = itertools.count(1_000_000)
 

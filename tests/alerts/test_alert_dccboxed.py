@@ -28,7 +28,7 @@ from duisclient import signer_for
 from hanota.alerts.outbox import AlertWriter
 from hanota.db.models import AlertOutbox, AlertRecipient
 from hanota.duis import Response, StaticTrustStore, Verifier, codes, parse_response, validate_schema
-from hanota.duis.models import ResponseMessage, render_response_element
+from hanota.duis.responses import ResponseMessage, render_response_element
 from hanota.duis.xmlparse import SR
 from hanota.errors import HanotaError
 from hanota.retry import RetryPolicy

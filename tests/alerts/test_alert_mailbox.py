@@ -23,7 +23,7 @@ from hanota.alerts import mailbox
 from hanota.cli.main import app
 from hanota.db.models import AlertOutbox, RequestCounter, User
 from hanota.duis import Signer, StaticTrustStore, Verifier, codes, parse_response
-from hanota.duis.models import DCCAlertMessage
+from hanota.duis.alerts import DCCAlertMessage
 from hanota.logs import configure_logging
 
 _counter = itertools.count(5_000_000)

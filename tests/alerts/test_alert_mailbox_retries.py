@@ -27,7 +27,7 @@ from hanota.background import ServerThread
 from hanota.cli.main import app
 from hanota.db.models import AlertOutbox
 from hanota.duis import RequestID, codes
-from hanota.duis.models import Response, ResponseMessage, render_response_element
+from hanota.duis.responses import Response, ResponseMessage, render_response_element
 from hanota.logs import configure_logging
 
 

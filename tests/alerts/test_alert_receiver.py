@@ -153,7 +153,7 @@ def _schema_invalid(store: Store) -> bytes:
     from lxml import etree
 
     from hanota.duis import Response
-    from hanota.duis.models import ResponseMessage, render_response_element
+    from hanota.duis.responses import ResponseMessage, render_response_element
     from hanota.duis.xmlparse import SR
 
     element = render_response_element(Response(RID, "I0", store.clock.now(), ResponseMessage("11.4")))
@@ -169,7 +169,7 @@ def test_the_dccboxed_path_answers_204_or_400_with_the_reason(
     Response; a forged, an altered or a schema-invalid (but validly signed) document gets 400 with the
     reason; the old /alerts path still works."""
     from hanota.duis import Response
-    from hanota.duis.models import ResponseMessage, render_response_element
+    from hanota.duis.responses import ResponseMessage, render_response_element
 
     url = receiver.dccboxed_endpoint
     assert url.endswith("/smartdcc/duis")

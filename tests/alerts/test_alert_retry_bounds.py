@@ -26,7 +26,7 @@ from hanota.anomaly.quarantine import RELEASED_KIND
 from hanota.clock import ManualClock, ScaledClock
 from hanota.db.models import AlertOutbox
 from hanota.duis import RequestID, codes
-from hanota.duis.models import Response, ResponseMessage, render_response_element
+from hanota.duis.responses import Response, ResponseMessage, render_response_element
 
 SPEED = 3000.0
 

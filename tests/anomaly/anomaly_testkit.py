@@ -17,7 +17,7 @@ from hanota.db.models import AlertOutbox, User
 from hanota.dsp.service import DSPService
 from hanota.dsp.trust import DbTrustStore, dsp_signer
 from hanota.duis import MAX_RESPONSE_BYTES, Response, StaticTrustStore, Verifier, codes, parse_response
-from hanota.duis.models import ReadInventory, RequestBody, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, RequestBody, UpdatePPMIDFirmware
 from hanota.estate.catalogue import DCC_OPERATOR_EUI
 from hanota.estate.pki import init_pki
 

@@ -14,7 +14,7 @@ from api.conftest import Live
 from duisclient import request, signed, signer_for
 from hanota.anomaly.access import issue_token, revoke_tokens
 from hanota.db.models import AnomalyApiToken, ServiceRequest
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
 
 BASE = "/api/v1/anomaly"
 

@@ -15,7 +15,9 @@ from hanota.anomaly.counting import DCC_SUBJECT, Usage, window_usage
 from hanota.anomaly.thresholds import set_dcc_policy, set_user_threshold
 from hanota.db.engine import make_engine
 from hanota.db.models import AlertOutbox, QuarantinedRequestRow, RequestDevice, ServiceRequest
-from hanota.duis.models import DCCAlertMessage, QuarantinedRequest, QuarantineKind, UpdatePPMIDFirmware
+from hanota.duis.alerts import DCCAlertMessage, QuarantinedRequest
+from hanota.duis.requests import UpdatePPMIDFirmware
+from hanota.duis.values import QuarantineKind
 
 
 def user_limit(env: Env, srv: str = "11.4", **kwargs: int) -> None:

@@ -17,7 +17,8 @@ from hanota.anomaly.errors import AlreadyDecided, AnomalyError, NotFound, NotPer
 from hanota.anomaly.quarantine import Decision, delete, get_quarantined, list_quarantined, release
 from hanota.anomaly.thresholds import set_user_threshold
 from hanota.db.models import DistributionJob, RequestDevice, ServiceRequest
-from hanota.duis.models import DSPUpdatePPMIDFirmwareWarning, ResponseMessage, UpdatePPMIDFirmware
+from hanota.duis.requests import UpdatePPMIDFirmware
+from hanota.duis.responses import DSPUpdatePPMIDFirmwareWarning, ResponseMessage
 
 MIXED_IDS = tuple(e.device_id for e in c.MIXED)
 

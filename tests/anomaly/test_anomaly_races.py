@@ -16,7 +16,7 @@ from hanota.anomaly.counting import DCC_SUBJECT, window_usage
 from hanota.anomaly.thresholds import set_dcc_policy
 from hanota.db.engine import make_engine
 from hanota.db.models import QuarantinedRequestRow
-from hanota.duis.models import ReadInventory, RequestBody, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, RequestBody, UpdatePPMIDFirmware
 
 ROUNDS = 4
 

@@ -27,7 +27,7 @@ from hanota.db.models import AlertOutbox, Device, FirmwareHistory, RequestDevice
 from hanota.dsp.trust import dsp_signer
 from hanota.duis import Request, RequestID, Signer, load_certificate, load_private_key, render_request
 from hanota.duis.codes import DCC_EUI, service_reference_of
-from hanota.duis.models import UpdatePPMIDFirmware
+from hanota.duis.requests import UpdatePPMIDFirmware
 from hanota.estate.campaign import model_of, plan
 from hanota.estate.generate import generate
 from hanota.estate.pki import init_pki

@@ -14,14 +14,14 @@ from api.conftest import Live
 from api.test_service_d import answer
 from duisclient import request, signed, signer_for
 from hanota.db.models import CPLEntry, Device, FirmwareHistory
-from hanota.duis.models import (
+from hanota.duis.requests import (
     DevicePrenotification,
-    DeviceType,
     ReadInventory,
     UpdateDeviceDetails,
     UpdateInventory,
     UpdatePPMIDFirmware,
 )
+from hanota.duis.values import DeviceType
 from hanota.ssi.billing import billing_rows
 
 NEW_IHD = "BB-00-00-00-00-00-01-01"

@@ -19,7 +19,8 @@ from hanota.csp.client import CSPClient
 from hanota.csp.interface import SIGNATURE_HEADER, Distribution, PriorityClass, Target, region_key, sign_body
 from hanota.db.models import AlertOutbox, CSPTarget, Device, DistributionJob, RequestDevice
 from hanota.duis import parse_document, parse_response
-from hanota.duis.models import DCCAlertMessage, FirmwareDistributionFailure, UpdatePPMIDFirmware
+from hanota.duis.alerts import DCCAlertMessage, FirmwareDistributionFailure
+from hanota.duis.requests import UpdatePPMIDFirmware
 
 
 def submit(live: Live, ids: tuple[str, ...], sender: str = c.S1) -> str:

@@ -9,12 +9,8 @@ from api.conftest import Live
 from duisclient import request, signed, signer_for
 from hanota.db.models import User
 from hanota.duis import parse_document, parse_response
-from hanota.duis.models import (
-    DSPInventory,
-    DSPUpdatePPMIDFirmwareWarning,
-    ReadInventory,
-    UpdatePPMIDFirmware,
-)
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.responses import DSPInventory, DSPUpdatePPMIDFirmwareWarning
 
 
 def answer(live: Live, body: bytes) -> tuple[str, object]:

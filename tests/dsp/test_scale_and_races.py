@@ -27,7 +27,7 @@ from hanota.dsp import update_firmware
 from hanota.dsp.router import mark_csp_rejected
 from hanota.dsp.service import DSPService
 from hanota.dsp.trust import DbTrustStore, dsp_signer
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
 from hanota.estate.pki import _cert_row, init_pki
 from hanota.inventory.interest import interested_suppliers
 

@@ -18,8 +18,10 @@ from duis_testkit import NOW, SUPPLIER_EUI, Identity, TestPKI
 from lxml import etree
 
 from hanota.duis import codes, models, xmlparse
-from hanota.duis.models import Request, RequestID, Response, ResponseMessage, parse_request, parse_response
+from hanota.duis.requests import Request, parse_request
+from hanota.duis.responses import Response, ResponseMessage, parse_response
 from hanota.duis.signing import StaticTrustStore, Verifier
+from hanota.duis.values import RequestID
 from hanota.duis.xmlparse import DS, MAX_REQUEST_BYTES, SR, parse_document, validate_schema
 from hanota.errors import InputError, SignatureError
 

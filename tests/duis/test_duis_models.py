@@ -17,19 +17,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from hanota.duis import codes, models, xmlparse
-from hanota.duis.models import (
-    DCCAlertMessage,
-    Request,
-    RequestID,
-    Response,
-    ResponseMessage,
-    parse_device_id_list,
-    parse_request,
-    parse_response,
-    render_request,
-    render_response,
-)
+from hanota.duis.alerts import DCCAlertMessage
+from hanota.duis.requests import Request, parse_request, render_request
+from hanota.duis.responses import Response, ResponseMessage, parse_response, render_response
 from hanota.duis.signing import Signer, StaticTrustStore, Verifier
+from hanota.duis.values import RequestID, parse_device_id_list
 from hanota.duis.xmlparse import DS, MAX_REQUEST_BYTES, SR, parse_document, validate_schema
 from hanota.errors import AccessError, HanotaError, InputError, TooLarge
 

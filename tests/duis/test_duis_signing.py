@@ -21,7 +21,8 @@ from duis_testkit import DSP_EUI, NOW, SUPPLIER_EUI, TestPKI
 from lxml import etree
 
 from hanota.duis import codes, models, signing, xmlparse
-from hanota.duis.models import parse_request, parse_response
+from hanota.duis.requests import parse_request
+from hanota.duis.responses import parse_response
 from hanota.duis.signing import Signer, StaticTrustStore, Verifier
 from hanota.duis.xmlparse import DS, MAX_REQUEST_BYTES, SR, parse_document
 from hanota.errors import AccessError, ConfigError, InputError, SignatureError

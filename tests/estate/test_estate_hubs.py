@@ -12,7 +12,8 @@ from sqlalchemy import Engine, text
 
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
-from hanota.duis.models import Connectivity, CSPRegion, DeviceType, ReadInventory
+from hanota.duis.requests import ReadInventory
+from hanota.duis.values import Connectivity, CSPRegion, DeviceType
 from hanota.estate import catalogue as cat
 from hanota.estate.generate import generate
 from hanota.inventory.read import read_inventory

@@ -41,7 +41,7 @@ from hanota.clock import Clock
 from hanota.db.counters import advance_counter
 from hanota.db.models import AlertOutbox, User, UserStatus
 from hanota.duis import RequestID, Signer, Verifier, codes, parse_document
-from hanota.duis.models import render_datetime
+from hanota.duis.values import render_datetime
 from hanota.errors import AccessError, InputError, ReplayError, SignatureError
 
 NS: Final = "urn:hanota:alert-mailbox:1"

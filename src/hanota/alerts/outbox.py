@@ -12,7 +12,8 @@ from sqlalchemy import Connection, select
 from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import AlertOutbox, User
 from hanota.duis import RequestID, Signer, codes
-from hanota.duis.models import DCCAlert, DCCAlertMessage, Response, render_response_element
+from hanota.duis.alerts import DCCAlert, DCCAlertMessage
+from hanota.duis.responses import Response, render_response_element
 
 
 @dataclass(frozen=True)

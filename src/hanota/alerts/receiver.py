@@ -60,7 +60,7 @@ from cryptography import x509
 from hanota.background import ServerThread
 from hanota.clock import Clock, SystemClock
 from hanota.duis import StaticTrustStore, Verifier, codes, parse_document, parse_response, validate_schema
-from hanota.duis.models import DCCAlertMessage
+from hanota.duis.alerts import DCCAlertMessage
 from hanota.duis.xmlparse import SR
 from hanota.errors import HanotaError
 

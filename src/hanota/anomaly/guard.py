@@ -32,7 +32,9 @@ from hanota.anomaly import counting
 from hanota.anomaly.thresholds import DCCPolicy, dcc_policy, user_threshold
 from hanota.db.models import QuarantinedRequestRow, ServiceRequest
 from hanota.duis import Request, codes
-from hanota.duis.models import QuarantinedRequest, QuarantineKind, UpdateFirmware, UpdatePPMIDFirmware
+from hanota.duis.alerts import QuarantinedRequest
+from hanota.duis.requests import UpdateFirmware, UpdatePPMIDFirmware
+from hanota.duis.values import QuarantineKind
 
 
 @dataclass(frozen=True)

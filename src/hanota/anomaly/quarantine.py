@@ -37,7 +37,7 @@ from hanota.anomaly.guard import count
 from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import AlertOutbox, QuarantinedRequestRow, ServiceRequest, User
 from hanota.duis import RequestID, Response, Signer, codes
-from hanota.duis.models import ResponseMessage, render_response_element
+from hanota.duis.responses import ResponseMessage, render_response_element
 from hanota.errors import HanotaError
 
 STATUSES = ("quarantined", "released", "deleted")

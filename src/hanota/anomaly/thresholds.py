@@ -61,7 +61,7 @@ from hanota.anomaly.errors import NotFound, NotPermitted, OutOfBounds
 from hanota.anomaly.sqlutil import upsert
 from hanota.db.models import AnomalyDCCPolicy, AnomalyUserThreshold, User
 from hanota.duis import codes
-from hanota.duis.models import MAX_DEVICE_IDS, MAX_IMAGE_OCTETS
+from hanota.duis.values import MAX_DEVICE_IDS, MAX_IMAGE_OCTETS
 
 #: SRVs whose requests carry a device list (and an image): they have device thresholds and attribute limits.
 DEVICE_SRVS = frozenset({"11.4", "11.1"})

@@ -32,7 +32,7 @@ from hanota.duis import (
     load_private_key,
     parse_response,
 )
-from hanota.duis.models import DCCAlertMessage
+from hanota.duis.alerts import DCCAlertMessage
 from hanota.errors import HanotaError
 from hanota.retry import RetryPolicy, is_permanent, retry_after_seconds
 

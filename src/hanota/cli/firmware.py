@@ -18,7 +18,7 @@ import typer
 
 from hanota.cli.common import console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
-from hanota.duis.models import MAX_DEVICE_IDS
+from hanota.duis.values import MAX_DEVICE_IDS
 from hanota.estate import catalogue
 from hanota.estate.campaign import plan, release_image
 from hanota.estate.dccboxed import PPMID, SAMPLE_FIRMWARE_VERSION, SAMPLE_PPMID_IMAGE, SUPPLIER_EUI

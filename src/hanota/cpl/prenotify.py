@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from hanota.db.models import CPLEntry, Device, FirmwareHistory
 from hanota.duis.codes import PRENOTIFY_DEVICE_EXISTS, PRENOTIFY_FIRMWARE_NOT_ACTIVE
-from hanota.duis.models import DevicePrenotification
+from hanota.duis.requests import DevicePrenotification
 from hanota.errors import ValidationError
 
 

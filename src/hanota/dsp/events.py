@@ -45,17 +45,15 @@ from hanota.db.bulk import id_list_sql, id_list_value, insert_or_ignore
 from hanota.db.models import CSPEventCursor, DistributionJob, FirmwareHistory, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
-from hanota.duis.models import (
-    ActivationResult,
+from hanota.duis.alerts import (
     CommsHubAlert,
     CSPFirmwareDeliveryStatus,
     DCCAlert,
     FirmwareTransferAlert,
     PPMIDAlert,
     PPMIDFirmwareUpgradeAlert,
-    TransferResponseCode,
-    TransferStatus,
 )
+from hanota.duis.values import ActivationResult, TransferResponseCode, TransferStatus
 from hanota.inventory.interest import interested_suppliers
 from hanota.logs import get_logger
 

@@ -37,7 +37,7 @@ from hanota.db.bulk import id_list_sql, id_list_value
 from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest, hub_regions_of
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
-from hanota.duis.models import FirmwareDistributionFailure
+from hanota.duis.alerts import FirmwareDistributionFailure
 from hanota.logs import get_logger
 from hanota.retry import RetryPolicy, to_clock_seconds, wall_seconds_between
 

@@ -73,18 +73,14 @@ from hanota.duis import (
     parse_request,
     validate_schema,
 )
-from hanota.duis.models import (
-    WARNING_LISTS,
+from hanota.duis.requests import (
     DevicePrenotification,
-    Payload,
     ReadInventory,
-    Response,
-    ResponseMessage,
     UpdateFirmware,
     UpdateInventory,
     UpdatePPMIDFirmware,
-    render_response_element,
 )
+from hanota.duis.responses import WARNING_LISTS, Payload, Response, ResponseMessage, render_response_element
 from hanota.duis.xmlparse import DEFAULT_LIMITS, SR, XmlLimits, parse_document
 from hanota.errors import AccessError, HanotaError, InputError, ReplayError, TooLarge
 from hanota.inventory.read import read_inventory

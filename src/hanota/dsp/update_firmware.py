@@ -81,7 +81,7 @@ from hanota.db.models import (
 )
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
-from hanota.duis.models import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning
+from hanota.duis.responses import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning
 from hanota.errors import HanotaError, InputError, ValidationError
 from hanota.firmware import FirmwareImage, parse_image
 from hanota.inventory.interest import (

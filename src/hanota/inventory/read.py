@@ -14,17 +14,15 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from hanota.duis import codes
-from hanota.duis.models import (
+from hanota.duis.requests import PropertyFilter, ReadInventory
+from hanota.duis.responses import DSPInventory, InventoryDevice
+from hanota.duis.values import (
     MAX_INVENTORY_DEVICES,
     Connectivity,
     CSPRegion,
     DeviceStatus,
     DeviceType,
-    DSPInventory,
     FirmwareStatus,
-    InventoryDevice,
-    PropertyFilter,
-    ReadInventory,
 )
 from hanota.errors import ValidationError
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from hanota.db.models import Device, FirmwareHistory
 from hanota.duis import codes
-from hanota.duis.models import (
+from hanota.duis.requests import (
     DeleteDevice,
     UpdateDeviceDetails,
     UpdateDeviceStatus,

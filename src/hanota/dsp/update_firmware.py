@@ -639,7 +639,9 @@ def _insert_outcomes(conn: Connection, req_pk: int, outcomes: Sequence[DeviceOut
     """One request_devices row per outcome. SQLite: one `executemany` straight from the outcome tuples (the
     request key and time are constants of the statement, the state a CASE), so no row is rebuilt in
     Python; PostgreSQL: `COPY … FROM STDIN` (its per-row cost is on the server: arrays through `unnest`
-    were slower)."""
+    were slower). Not `hanota.db.bulk.insert_rows` on purpose: that needs every row built whole in Python
+    (50,000 new 9-tuples), measured slower on the 50,000-device 11.4 (bench medians 0.69 s vs 0.66 s and
+    0.93 s vs 0.87 s in two paired runs, 6-17 MiB more peak RSS)."""
     if not outcomes:
         return
     dbapi = conn.connection.driver_connection

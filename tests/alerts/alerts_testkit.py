@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select, update
 import crafted
 from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.outbox import AlertWriter, PendingAlert
-from hanota.api.app import AppContext
+from hanota.bootstrap import AppContext
 from hanota.clock import ManualClock
 from hanota.db.models import AlertOutbox, AlertRecipient, User
 from hanota.duis import RequestID, Signer, codes

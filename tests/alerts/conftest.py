@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 import crafted
 from hanota.alerts.receiver import Receiver, RunningReceiver
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.dsp.trust import dsp_signer
 from hanota.estate.pki import init_pki

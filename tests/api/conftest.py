@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 import crafted
-from hanota.api.app import AppContext, build_context, create_app, make_router
+from hanota.api.app import create_app
+from hanota.bootstrap import AppContext, build_context, make_router
 from hanota.clock import ManualClock
 from hanota.dsp.router import Router
 from hanota.estate.pki import init_pki

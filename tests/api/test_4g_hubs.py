@@ -12,7 +12,7 @@ from api.test_delivery import FINAL, run_campaign
 from api.test_routing import submit
 from api.test_service_d import answer
 from duisclient import request, signed, signer_for
-from hanota.api.app import make_runners
+from hanota.bootstrap import make_runners
 from hanota.db.models import CommsHub, CSPTarget, Device, DistributionJob, RequestDevice
 from hanota.duis import parse_document, validate_schema
 from hanota.duis.models import Connectivity, CSPRegion, DeviceType, DSPInventory, ReadInventory

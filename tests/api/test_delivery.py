@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text, update
 import crafted as c
 from api.conftest import Live
 from api.test_routing import submit
-from hanota.api.app import make_runners
+from hanota.bootstrap import make_runners
 from hanota.csp.interface import SIGNATURE_HEADER, Distribution, PriorityClass, Target, region_key, sign_body
 from hanota.csp.runner import GatewayRunner
 from hanota.db.models import AlertOutbox, CSPEventBatch, CSPTarget, Device, FirmwareHistory, RequestDevice

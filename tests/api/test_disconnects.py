@@ -24,7 +24,8 @@ import pytest
 
 import crafted as c
 from duisclient import request, signed, signer_for
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 import crafted as c
 from duis.xsd_instance import SchemaInstances
 from duisclient import signer_for
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.models import User
 from hanota.duis import (

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 import crafted as c
 from duisclient import request, signed, signer_for
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.models import User
 from hanota.duis import Signer, render_request

@@ -20,7 +20,8 @@ import pytest
 from cryptography import x509
 from sqlalchemy import Engine
 
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import SystemClock
 from hanota.duis import Signer, load_certificate, load_private_key, parse_document, validate_schema
 from hanota.estate.generate import generate

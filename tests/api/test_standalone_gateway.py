@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 import crafted as c
 from duisclient import request, signed, signer_for
-from hanota.api.app import build_context, create_app, make_router
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context, make_router
 from hanota.clock import ManualClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade

@@ -14,7 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 
 from cli.conftest import Hanota
-from hanota.api.app import build_context, create_app, make_router
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context, make_router
 from hanota.db.engine import make_engine
 from hanota.db.migrate import head_revision, history
 from hanota.db.models import Base

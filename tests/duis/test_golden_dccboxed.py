@@ -52,7 +52,8 @@ from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 from sqlalchemy import Engine, update
 
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import SystemClock
 from hanota.db.models import CommsHub
 from hanota.duis import codes, models

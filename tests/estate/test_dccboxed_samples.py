@@ -19,7 +19,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select, text
 
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import SystemClock
 from hanota.db.models import CPLEntry, Device
 from hanota.duis import Signer, load_certificate, load_private_key, parse_document, parse_response

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import Engine, insert
 
 import crafted as c
-from hanota.api.app import AppContext, build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import AppContext, build_context
 from hanota.clock import ManualClock
 from hanota.db.models import RequestDevice, ServiceRequest, User
 from hanota.estate.catalogue import DCC_OPERATOR_EUI

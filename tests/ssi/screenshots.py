@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select, text
 
-from hanota.api.app import build_context, create_app
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade

@@ -26,7 +26,7 @@ from hanota.anomaly.access import Actor, authenticate
 from hanota.anomaly.errors import AnomalyError, NotPermitted
 
 if TYPE_CHECKING:
-    from hanota.api.app import AppContext
+    from hanota.bootstrap import AppContext
 
 PREFIX = "/api/v1/anomaly"
 T = TypeVar("T")

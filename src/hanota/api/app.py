@@ -1,120 +1,35 @@
 """The HTTP API: DUIS at `POST /api/v1/serviceD`, `/serviceS` and `/serviceT`, health, and (later issues)
-CSP events, alert mailboxes and the SSI. Entry points only translate HTTP into calls of the layer below."""
+CSP events, alert mailboxes and the SSI. Entry points only translate HTTP into calls of the layer below; the
+context they run on (store, clock, DSP service, gateways, workers) is built by `hanota.bootstrap`."""
 
 from __future__ import annotations
 
 import gc
-import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import anyio
 from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import Engine
 
 from hanota import __version__
-from hanota.alerts.delivery import DeliveryWorker
-from hanota.alerts.outbox import AlertWriter
 from hanota.api.alerts import mailbox_router
 from hanota.api.anomaly import anomaly_router
 from hanota.api.body_guard import BodyGuard
 from hanota.api.csp_events import csp_events_router
 from hanota.api.nul_guard import RefuseNul
-from hanota.clock import Clock, SystemClock
-from hanota.csp.client import CSPClient
-from hanota.csp.gateway import REGIONS, Gateway, gateway_router
-from hanota.csp.interface import API_VERSION, region_key
-from hanota.csp.runner import GatewayRunner
-from hanota.db.engine import make_engine
-from hanota.db.migrate import upgrade
-from hanota.dsp.events import EventIntake
-from hanota.dsp.router import Router
-from hanota.dsp.service import DSPService
-from hanota.dsp.simclock import shared_scaled_clock
-from hanota.dsp.trust import DbTrustStore, dsp_signer
+from hanota.bootstrap import AppContext, build_context, make_delivery, make_router, make_runners
+from hanota.csp.gateway import gateway_router
+from hanota.csp.interface import API_VERSION
 from hanota.duis.codes import WebService
-from hanota.duis.xmlparse import XmlLimits
 from hanota.logs import configure_logging, get_logger
-from hanota.network.profile import load_profile
 from hanota.settings import Settings
 from hanota.ssi import ssi_router
 
 log = get_logger("hanota.api")
 XML_TYPES = ("application/xml", "text/xml")
-
-
-@dataclass
-class AppContext:
-    settings: Settings
-    engine: Engine
-    clock: Clock
-    dsp: DSPService
-    gateways: list[Gateway] = field(default_factory=list)
-    router: Router | None = None
-    intake: EventIntake | None = None
-    runners: list[GatewayRunner] = field(default_factory=list)
-    delivery: DeliveryWorker | None = None  # the alert delivery worker (issue 5), runs next to the router
-
-
-def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "serve") -> Router:
-    """A distribution worker for this context, sending to the configured (or in-process) gateways."""
-    client = CSPClient(ctx.settings.csp_urls(base_url), ctx.settings.csp_secret)
-    return Router(ctx.engine, ctx.clock, client, AlertWriter(ctx.dsp.signer), name=f"{name}-{os.getpid()}")
-
-
-def make_runners(ctx: AppContext, base_url: str | None = None) -> list[GatewayRunner]:
-    """The in-process gateways' network drivers, reporting to this DSP (or HANOTA_DSP_URL) over HTTP."""
-    dsp_url = ctx.settings.dsp_url or (base_url or f"http://{ctx.settings.host}:{ctx.settings.port}")
-    profile = load_profile(ctx.settings.network_profile)
-    return [GatewayRunner(gw, profile, dsp_url, seed=ctx.settings.network_seed) for gw in ctx.gateways]
-
-
-def make_delivery(ctx: AppContext, *, name: str = "serve") -> DeliveryWorker:
-    """An alert delivery worker for this context (POSTs outbox alerts to the Users' endpoints)."""
-    return DeliveryWorker(
-        ctx.engine, ctx.clock, name=f"{name}-{os.getpid()}", lease_seconds=ctx.settings.alert_lease_seconds
-    )
-
-
-def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> AppContext:
-    """Everything the API needs, from settings: the migrated store, the trust store, the DSP key."""
-    if migrate:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    if clock is None:
-        clock = shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
-    dsp = DSPService(
-        engine=engine,
-        clock=clock,
-        signer=dsp_signer(engine),
-        trust=DbTrustStore(engine),
-        max_body_bytes=settings.max_body_bytes,
-        xml_limits=xml_limits(settings),
-    )
-    gateways = (
-        [Gateway(r, engine, clock, region_key(settings.csp_secret, r)) for r in REGIONS]
-        if settings.inprocess_gateways
-        else []
-    )
-    intake = EventIntake(engine, clock, AlertWriter(dsp.signer))
-    return AppContext(
-        settings=settings, engine=engine, clock=clock, dsp=dsp, gateways=gateways, intake=intake
-    )
-
-
-def xml_limits(settings: Settings) -> XmlLimits:
-    """The document shape the DSP's hardened parse accepts (HANOTA_XML_MAX_*)."""
-    return XmlLimits(
-        max_depth=settings.xml_max_depth,
-        max_elements=settings.xml_max_elements,
-        max_attributes=settings.xml_max_attributes,
-        max_namespace_declarations=settings.xml_max_namespace_declarations,
-    )
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from hanota.anomaly import audit, counting, quarantine, thresholds
 from hanota.anomaly.access import issue_token, require_operator, revoke_tokens
 from hanota.anomaly.errors import AnomalyError
-from hanota.api.app import build_context
+from hanota.bootstrap import build_context
 from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.errors import HanotaError

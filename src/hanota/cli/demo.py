@@ -44,8 +44,9 @@ from rich.text import Text
 from sqlalchemy import Engine, func, select, text, update
 
 from hanota.alerts.receiver import Receiver
-from hanota.api.app import AppContext, build_context, create_app, make_delivery, make_router, make_runners
+from hanota.api.app import create_app
 from hanota.background import ServerThread
+from hanota.bootstrap import AppContext, build_context, make_delivery, make_router, make_runners
 from hanota.cli.common import console, load_settings, migrated_engine
 from hanota.clock import ScaledClock, SystemClock, next_at_hour, utc
 from hanota.db.models import (

@@ -11,7 +11,8 @@ import httpx
 import typer
 import uvicorn
 
-from hanota.api.app import build_context, create_app, make_delivery, make_router, make_runners
+from hanota.api.app import create_app
+from hanota.bootstrap import build_context, make_delivery, make_router, make_runners
 from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (

@@ -55,7 +55,7 @@ from hanota.ssi.csvout import csv_chunks
 from hanota.ssi.esi import ESI_COLUMNS, extract_chunks
 
 if TYPE_CHECKING:
-    from hanota.api.app import AppContext
+    from hanota.bootstrap import AppContext
 
 log = get_logger("hanota.ssi")
 PREFIX = "/ssi"

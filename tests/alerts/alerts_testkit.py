@@ -15,16 +15,14 @@ from hanota.bootstrap import AppContext
 from hanota.clock import ManualClock
 from hanota.db.models import AlertOutbox, AlertRecipient, User
 from hanota.duis import RequestID, Signer, codes
-from hanota.duis.models import (
-    ActivationResult,
+from hanota.duis.alerts import (
     CommsHubAlert,
     CSPFirmwareDeliveryStatus,
     FirmwareTransferAlert,
     PPMIDAlert,
     PPMIDFirmwareUpgradeAlert,
-    TransferResponseCode,
-    TransferStatus,
 )
+from hanota.duis.values import ActivationResult, TransferResponseCode, TransferStatus
 
 RID = RequestID(crafted.S1, codes.DCC_EUI, 77)
 

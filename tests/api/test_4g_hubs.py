@@ -15,7 +15,9 @@ from duisclient import request, signed, signer_for
 from hanota.bootstrap import make_runners
 from hanota.db.models import CommsHub, CSPTarget, Device, DistributionJob, RequestDevice
 from hanota.duis import parse_document, validate_schema
-from hanota.duis.models import Connectivity, CSPRegion, DeviceType, DSPInventory, ReadInventory
+from hanota.duis.requests import ReadInventory
+from hanota.duis.responses import DSPInventory
+from hanota.duis.values import Connectivity, CSPRegion, DeviceType
 
 
 def make_4g(live: Live, hub: str = c.H1, *, region: str = "4G Central") -> None:

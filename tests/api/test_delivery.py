@@ -22,12 +22,7 @@ from hanota.csp.interface import SIGNATURE_HEADER, Distribution, PriorityClass, 
 from hanota.csp.runner import GatewayRunner
 from hanota.db.models import AlertOutbox, CSPEventBatch, CSPTarget, Device, FirmwareHistory, RequestDevice
 from hanota.duis import parse_document, parse_response
-from hanota.duis.models import (
-    CommsHubAlert,
-    CSPFirmwareDeliveryStatus,
-    DCCAlertMessage,
-    PPMIDAlert,
-)
+from hanota.duis.alerts import CommsHubAlert, CSPFirmwareDeliveryStatus, DCCAlertMessage, PPMIDAlert
 from hanota.firmware import build_image, parse_image
 from hanota.network.profile import load_profile
 

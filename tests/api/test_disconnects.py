@@ -29,7 +29,7 @@ from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
-from hanota.duis.models import ReadInventory
+from hanota.duis.requests import ReadInventory
 from hanota.estate.pki import init_pki
 from hanota.settings import Settings
 from liveserver import LiveServer

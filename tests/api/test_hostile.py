@@ -28,7 +28,7 @@ from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.db.models import User
 from hanota.duis import Signer, render_request
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
 from hanota.estate.pki import _cert_row, _subject, init_pki
 from hanota.settings import Settings
 from liveserver import LiveServer

@@ -30,7 +30,7 @@ from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
 from hanota.db.models import User
 from hanota.duis import Signer, render_request
-from hanota.duis.models import ReadInventory, UpdatePPMIDFirmware
+from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
 from hanota.duis.xmlparse import DEFAULT_LIMITS, MAX_REQUEST_BYTES, XmlLimits, parse_document
 from hanota.errors import InputError
 from hanota.estate.pki import init_pki

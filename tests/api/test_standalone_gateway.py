@@ -23,7 +23,7 @@ from hanota.clock import ManualClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
 from hanota.db.models import AlertOutbox, CSPEventCursor, RequestDevice
-from hanota.duis.models import UpdatePPMIDFirmware
+from hanota.duis.requests import UpdatePPMIDFirmware
 from hanota.estate.pki import init_pki
 from hanota.settings import Settings
 from liveserver import LiveServer

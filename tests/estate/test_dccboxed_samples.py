@@ -24,7 +24,7 @@ from hanota.bootstrap import build_context
 from hanota.clock import SystemClock
 from hanota.db.models import CPLEntry, Device
 from hanota.duis import Signer, load_certificate, load_private_key, parse_document, parse_response
-from hanota.duis.models import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning, ResponseMessage
+from hanota.duis.responses import DSPUpdateFirmwareWarning, DSPUpdatePPMIDFirmwareWarning, ResponseMessage
 from hanota.estate import dccboxed
 from hanota.estate.generate import generate
 from hanota.estate.pki import trust_dccboxed

@@ -93,7 +93,7 @@ def ssi(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[SSILive]:
 def submit_11_4(live: SSILive, sender: str, ids: tuple[str, ...]) -> str:
     """Send a signed SR 11.4 with the crafted NEW image to the live DSP; returns the DUIS response code."""
     from duisclient import request, signed, signer_for
-    from hanota.duis.models import UpdatePPMIDFirmware
+    from hanota.duis.requests import UpdatePPMIDFirmware
 
     body = signed(
         signer_for(live.pki, sender),

@@ -69,7 +69,7 @@ from hanota.duis.codes import (
     response_code,
     service_reference_of,
 )
-from hanota.duis.models import UpdateFirmware, UpdatePPMIDFirmware
+from hanota.duis.requests import UpdateFirmware, UpdatePPMIDFirmware
 from hanota.estate.campaign import Campaign, model_of, plan
 from hanota.estate.catalogue import DCC_OPERATOR_EUI
 from hanota.estate.generate import EstateExists, generate

@@ -30,12 +30,9 @@ from hanota.duis import (
     render_request,
 )
 from hanota.duis import codes as duis_codes
-from hanota.duis.models import (
-    SCHEMA_VERSION,
-    DCCAlertMessage,
+from hanota.duis.alerts import DCCAlertMessage
+from hanota.duis.requests import (
     DevicePrenotification,
-    DeviceType,
-    DSPInventory,
     ReadInventory,
     RequestBody,
     UpdateDeviceDetails,
@@ -43,6 +40,8 @@ from hanota.duis.models import (
     UpdateInventory,
     UpdatePPMIDFirmware,
 )
+from hanota.duis.responses import DSPInventory
+from hanota.duis.values import SCHEMA_VERSION, DeviceType
 from hanota.duis.xmlparse import SR_NS
 from hanota.errors import HanotaError
 

@@ -79,3 +79,19 @@ def test_an_http_refusal_carries_its_status_and_a_coded_error_its_duis_code() ->
     assert HTTPRefusal("no").http_status == 400
     refused = HTTPRefusal("gone", http_status=409)
     assert refused.http_status == 409 and refused.code == "E100" and str(refused) == "E100: gone"
+
+
+def test_the_ssi_problem_and_a_refused_event_batch_are_http_refusals() -> None:
+    """Every domain error is a HanotaError: the SSI's 4xx answer and the DSP's refusal of a CSP event batch
+    carry their HTTP status (403 and 409 here) as HTTPRefusals."""
+    from hanota.csp.interface import BatchAnswer
+    from hanota.dsp.events import BatchRefused
+    from hanota.errors import HanotaError, HTTPRefusal
+    from hanota.ssi.web import Problem
+
+    problem = Problem(403, "only the DCC operator may")
+    assert isinstance(problem, HTTPRefusal) and isinstance(problem, HanotaError)
+    assert (problem.status, problem.http_status, problem.message) == (403, 403, "only the DCC operator may")
+    answer = BatchAnswer(region="Central", last_seq=3, detail="expected batch 4")
+    refused = BatchRefused(answer)
+    assert isinstance(refused, HTTPRefusal) and refused.http_status == 409 and refused.answer is answer

@@ -54,6 +54,7 @@ from hanota.duis.alerts import (
     PPMIDFirmwareUpgradeAlert,
 )
 from hanota.duis.values import ActivationResult, TransferResponseCode, TransferStatus
+from hanota.errors import HTTPRefusal
 from hanota.inventory.interest import interested_suppliers
 from hanota.logs import get_logger
 
@@ -88,8 +89,10 @@ def _job_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
-class BatchRefused(Exception):
-    """The batch is not the region's next one; `answer` says where the DSP is."""
+class BatchRefused(HTTPRefusal):
+    """The batch is not the region's next one; `answer` says where the DSP is (answered HTTP 409)."""
+
+    http_status = 409
 
     def __init__(self, answer: BatchAnswer) -> None:
         super().__init__(answer.detail)

@@ -29,7 +29,7 @@ from hanota.anomaly import audit
 from hanota.clock import Clock
 from hanota.db.engine import read_engine
 from hanota.db.models import User
-from hanota.errors import HanotaError
+from hanota.errors import HanotaError, HTTPRefusal
 from hanota.logs import get_logger
 from hanota.settings import Settings
 from hanota.ssi import billing as bill
@@ -73,13 +73,12 @@ _SECURITY_HEADERS = {
 }
 
 
-class Problem(Exception):
-    """An HTTP 4xx answer with a message the User may read."""
+class Problem(HTTPRefusal):
+    """An HTTP 4xx answer with a message the User may read (`status`, its `http_status`)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, http_status=status)
         self.status = status
-        self.message = message
 
 
 class _SignIn(Exception):

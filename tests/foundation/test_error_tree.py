@@ -87,7 +87,7 @@ def test_the_ssi_problem_and_a_refused_event_batch_are_http_refusals() -> None:
     from hanota.csp.interface import BatchAnswer
     from hanota.dsp.events import BatchRefused
     from hanota.errors import HanotaError, HTTPRefusal
-    from hanota.ssi.web import Problem
+    from hanota.ssi.pages import Problem
 
     problem = Problem(403, "only the DCC operator may")
     assert isinstance(problem, HTTPRefusal) and isinstance(problem, HanotaError)

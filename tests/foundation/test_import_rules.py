@@ -247,12 +247,7 @@ KNOWN_CSP_READS: dict[str, str] = {
     "comms_hubs": "the gateway checks a hub's region, and the runner its WAN, in the DSP's comms_hubs table "
     "instead of the DSP→CSP file (issue 14, item 3)",
 }
-KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    ("hanota.ssi.anomaly_pages", "hanota.ssi.web"):  # fmt: skip
-    "the anomaly pages take the SSI's page helpers (SSI, Ctx, "
-    "Problem, PREFIX, _param, _choice, _size) from ssi/web.py, which adds their routes: to go when the page "
-    "helpers leave the routes' file (issue 14, item 5: split ssi/web.py)",
-}
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+([a-z_][a-z0-9_]*)\b")
 

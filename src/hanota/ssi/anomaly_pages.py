@@ -5,26 +5,23 @@ forms into its calls (each in one transaction) and its refusals into 4xx pages."
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import text
 
 from hanota.anomaly import quarantine, thresholds
 from hanota.anomaly.errors import AnomalyError
 from hanota.ssi.auth import normalise_eui
-
-if TYPE_CHECKING:
-    from hanota.ssi.web import SSI, Ctx
+from hanota.ssi.pages import PREFIX, SSI, Ctx, Problem, _choice, _param, _size
 
 QUARANTINE_STATUSES = ("quarantined", "released", "deleted", "all")
 _INT = re.compile(r"^\d{1,12}$")
 
 
 def _int_field(name: str, value: str) -> int | None:
-    from hanota.ssi.web import Problem
-
     v = value.strip().replace(",", "").replace("_", "")
     if not v:
         return None
@@ -34,8 +31,6 @@ def _int_field(name: str, value: str) -> int | None:
 
 
 def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineProcessor) -> None:
-    from hanota.ssi.web import PREFIX, Problem, _choice, _param, _size
-
     def _whose(c: Ctx, value: str) -> str:
         """Whose thresholds a page is about: the User's own, or (operator) any User's."""
         if not value or not c.who.is_operator:
@@ -54,8 +49,6 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
                 raise Problem(e.http_status, e.message) from e
             users: list[Any] = []
             if c.who.is_operator:
-                from sqlalchemy import text
-
                 users = list(conn.execute(text("SELECT eui, name, roles FROM users ORDER BY name")))
         return ssi.render("thresholds.html", c, request, http_status=status, rows=rows, user=user, users=users,
                           error=error, saved=saved, device_srvs=thresholds.DEVICE_SRVS,

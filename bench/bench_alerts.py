@@ -17,7 +17,7 @@ End to end: the three stages pipelined as the product runs them — the pool sig
 batches to the outbox and a delivery worker process drains it — timed from the first render to the last
 alert marked delivered; afterwards the receiver must hold every alert ID exactly once.
 
-The receiver is `hanota.alerts.receiver.Receiver` under uvicorn (uvloop + httptools) in its own process. In
+The receiver is `hanota.supplier.receiver.Receiver` under uvicorn (uvloop + httptools) in its own process. In
 the timed runs it is lean (`Receiver(None)`: hardened parse, deduplication, counts, no signature check — the
 supplier's cost, not the DSP's); one extra delivery run goes to a verifying receiver, reported separately.
 
@@ -135,7 +135,7 @@ def _chunks(xs: Sequence[PendingAlert], n: int) -> list[Sequence[PendingAlert]]:
 def serve_receiver(port: int, dsp_cert: str | None) -> None:
     import uvicorn
 
-    from hanota.alerts.receiver import Receiver
+    from hanota.supplier.receiver import Receiver
 
     receiver = Receiver(load_certificate(dsp_cert) if dsp_cert else None)
     uvicorn.run(receiver, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop",

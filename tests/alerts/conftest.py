@@ -11,13 +11,13 @@ from alerts_testkit import DSP, Store
 from sqlalchemy import Engine
 
 import crafted
-from hanota.alerts.receiver import Receiver, RunningReceiver
 from hanota.api.app import create_app
 from hanota.bootstrap import build_context
 from hanota.clock import ManualClock
 from hanota.dsp.trust import dsp_signer
 from hanota.estate.pki import init_pki
 from hanota.settings import Settings
+from hanota.supplier.receiver import Receiver, RunningReceiver
 from liveserver import LiveServer
 
 

@@ -16,11 +16,11 @@ from sqlalchemy import text
 
 import crafted
 from hanota.alerts.delivery import DeliveryWorker
-from hanota.alerts.receiver import RunningReceiver
 from hanota.api.app import create_app
 from hanota.bootstrap import build_context, make_delivery
 from hanota.retry import RetryPolicy
 from hanota.settings import Settings
+from hanota.supplier.receiver import RunningReceiver
 from liveserver import LiveServer
 
 

@@ -12,10 +12,10 @@ from sqlalchemy import insert, select, update
 
 import crafted
 from hanota.alerts.endpoints import AUDIT_ACTION, EndpointChange, endpoint_problem, set_endpoint
-from hanota.alerts.receiver import RunningReceiver
 from hanota.db.models import AlertRecipient, AnomalyAudit, User
 from hanota.errors import AccessError, InputError
 from hanota.estate.catalogue import DCC_OPERATOR_EUI
+from hanota.supplier.receiver import RunningReceiver
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from alerts_testkit import RID, Store, pending
 import crafted
 from duisclient import signer_for
 from hanota.alerts.outbox import AlertWriter
-from hanota.alerts.receiver import MAX_ALERT_BYTES, Receiver, RunningReceiver
+from hanota.supplier.receiver import MAX_ALERT_BYTES, Receiver, RunningReceiver
 
 
 def _alert(store: Store, n: int, recipient: str = crafted.S1) -> tuple[str, bytes]:

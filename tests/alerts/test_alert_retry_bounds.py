@@ -21,12 +21,12 @@ from structlog.testing import capture_logs
 
 import crafted
 from hanota.alerts.delivery import AiohttpTransport, DeliveryWorker, redeliver
-from hanota.alerts.receiver import Receiver, RunningReceiver
 from hanota.anomaly.quarantine import RELEASED_KIND
 from hanota.clock import ManualClock, ScaledClock
 from hanota.db.models import AlertOutbox
 from hanota.duis import RequestID, codes
 from hanota.duis.responses import Response, ResponseMessage, render_response_element
+from hanota.supplier.receiver import Receiver, RunningReceiver
 
 SPEED = 3000.0
 

@@ -21,10 +21,10 @@ from api.test_routing import submit
 from duisclient import signer_for
 from hanota.alerts import mailbox
 from hanota.alerts.outbox import AlertWriter
-from hanota.alerts.receiver import Receiver, Stored
 from hanota.csp.interface import SIGNATURE_HEADER, region_key, sign_body
 from hanota.db.models import CSPEventCursor, RequestCounter, RequestDevice
 from hanota.retry import retry_after_seconds as _retry_after
+from hanota.supplier.receiver import Receiver, Stored
 
 _counter = itertools.count(9_000_000)
 live = api_conftest.live  # the fixture of tests/api: a real DSP server with CSP routing
@@ -91,7 +91,7 @@ def test_a_2xx_with_an_odd_retry_after_header_marks_the_alert_delivered(store: S
                     "headers": [(b"retry-after", "²".encode())]})  # fmt: skip
         await send({"type": "http.response.body", "body": b""})
 
-    from hanota.alerts.receiver import RunningReceiver
+    from hanota.supplier.receiver import RunningReceiver
 
     running = RunningReceiver(odd_receiver, "127.0.0.1", 0).start()  # type: ignore[arg-type]
     try:

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select, text, update
 
-from hanota.alerts.receiver import Receiver
 from hanota.clock import SystemClock
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
@@ -32,6 +31,7 @@ from hanota.estate.campaign import model_of, plan
 from hanota.estate.generate import generate
 from hanota.estate.pki import init_pki
 from hanota.inventory.interest import interested_suppliers
+from hanota.supplier.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 FINAL = {"transfer_failed", "activated", "activation_failed", "csp_rejected"}

@@ -187,12 +187,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "csp": {"network", "firmware", "db", "errors", "clock", "logs", "retry", "background"},
     # the DSP: the domain packages, and the CSP client it routes through
     "dsp": {"alerts", "anomaly", "cpl", "csp", "db", "duis", "errors", "firmware", "inventory"} | FOUNDATION,
+    # the supplier's side (the sample alert endpoint): the wire format and the foundation, never the product
+    "supplier": {"background", "clock", "duis", "errors"},
     # the composition root wires everything below the entry points
     "bootstrap": DOMAIN | FOUNDATION | {"csp", "dsp"},
     # the entry points: the composition root and the layers below, never each other (see DOORS)
     "api": DOMAIN | FOUNDATION | {"hanota", "bootstrap", "csp", "dsp"},
     "ssi": DOMAIN | FOUNDATION | {"hanota", "bootstrap", "csp", "dsp"},
-    "cli": DOMAIN | FOUNDATION | {"hanota", "bootstrap", "csp", "dsp"},
+    "cli": DOMAIN | FOUNDATION | {"hanota", "bootstrap", "csp", "dsp", "supplier"},
 }
 
 # The only ways one entry point may import another: (importer unit, imported unit) → (importer modules,
@@ -318,6 +320,20 @@ def test_nothing_imports_the_entry_points_but_an_entry_point() -> None:
             assert src in ENTRY_POINTS, _show([imp])
         if src != dst and dst == "cli":
             raise AssertionError(_show([imp]))
+
+
+def test_the_product_never_imports_the_supplier_side() -> None:
+    """The supplier side plays the other end of the wire: only the CLI, which runs it, imports it; any other
+    package importing it (the DSP, the alerts package it once lived in, the API) is reported."""
+    importers = {unit(i.importer) for i in GRAPH.imports if unit(i.imported) == "supplier"} - {"supplier"}
+    assert importers == {"cli"}
+    extra = tuple(
+        Import(f"hanota.{u}.x", "hanota.supplier.receiver", 1, ("Receiver",))
+        for u in sorted(MAY_IMPORT)
+        if u not in {"cli", "supplier"}
+    )
+    graph = Graph(GRAPH.modules, extra)
+    assert layer_violations(graph, MAY_IMPORT, DOORS) == list(extra)
 
 
 def test_the_csp_side_touches_only_its_own_tables() -> None:

@@ -18,8 +18,8 @@ import crafted as c
 from alerts.alerts_testkit import pending
 from hanota.alerts.delivery import DeliveryWorker
 from hanota.alerts.outbox import AlertWriter
-from hanota.alerts.receiver import Receiver
 from hanota.db.models import AlertOutbox, AnomalyAudit, User
+from hanota.supplier.receiver import Receiver
 from ssi.conftest import OPERATOR, SSILive, csrf_of
 from ssi.test_ssi_browser import browser, signed_in  # noqa: F401 - the module-scoped browser fixture
 

@@ -19,7 +19,6 @@ from rich.table import Table
 from sqlalchemy import case, func, select
 
 from hanota.alerts import mailbox
-from hanota.alerts.receiver import Receiver
 from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.db.models import AlertOutbox, AlertRecipient
@@ -35,6 +34,7 @@ from hanota.duis import (
 from hanota.duis.alerts import DCCAlertMessage
 from hanota.errors import HanotaError
 from hanota.retry import RetryPolicy, is_permanent, retry_after_seconds
+from hanota.supplier.receiver import Receiver
 
 alerts_app = typer.Typer(
     help="DCC Alerts: pull a mailbox, run a sample supplier endpoint, see the outbox.", no_args_is_help=True

@@ -43,7 +43,6 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine, func, select, text, update
 
-from hanota.alerts.receiver import Receiver
 from hanota.api.app import create_app
 from hanota.background import ServerThread
 from hanota.bootstrap import AppContext, build_context, make_delivery, make_router, make_runners
@@ -76,6 +75,7 @@ from hanota.estate.generate import EstateExists, generate
 from hanota.estate.pki import DSP_CERT_SETTING, init_pki
 from hanota.logs import configure_logging
 from hanota.ssi.auth import generate_password, set_password
+from hanota.supplier.receiver import Receiver
 
 OPEN_STATES = ("accepted", "sent", "transferred")
 FAILED_STATES = ("transfer_failed", "activation_failed", "csp_rejected")

@@ -7,7 +7,9 @@
 - `responses`: the payloads, `ResponseMessage` and `Response`; `render_response`, `parse_response`.
 - `alerts`: the DCC alerts and `DCCAlertMessage` (sent as the body of a `Response`).
 - `models`: the former home of the four above, kept as a facade that re-exports their public names.
-- `signing`: XMLDSig with the DUIS profile only (`Signer`, `Verifier`, `TrustStore`).
+- `profile`: the DUIS profile of XMLDSig (its algorithms and its one error); `signing` signs with it
+  (`Signer`), `verifying` checks it (`Verifier`), `trust` loads certificates and keys and says whom to trust
+  (`TrustStore`); `signing` re-exports the others' public names.
 
 A request is handled as::
 
@@ -19,16 +21,10 @@ A request is handled as::
 
 from .requests import Request, parse_request, render_request
 from .responses import Response, parse_response, render_response
-from .signing import (
-    Signer,
-    StaticTrustStore,
-    TrustStore,
-    Verified,
-    Verifier,
-    load_certificate,
-    load_private_key,
-)
+from .signing import Signer
+from .trust import StaticTrustStore, TrustStore, load_certificate, load_private_key
 from .values import RequestID, eui_bytes, format_eui
+from .verifying import Verified, Verifier
 from .xmlparse import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, parse_document, validate_schema
 
 __all__ = [

@@ -24,7 +24,7 @@ tool) in ``schema/``. The schema document is parsed once, lazily, with a resolve
 bundled files, so loading it never touches the network; each thread builds its own ``XMLSchema`` from it
 (an ``XMLSchema`` keeps its error log on the instance) and validates without a lock. libxml2 has been seen
 to reject the 38-digit DCC Boxed certificate serial numbers as ``xs:integer``, so `validate_schema`
-validates a copy without ``ds:Signature`` (the signature is checked by `hanota.duis.signing` against its
+validates a copy without ``ds:Signature`` (the signature is checked by `hanota.duis.verifying` against its
 own profile instead).
 """
 

@@ -589,7 +589,7 @@ def prevalidate(
             sr, reader, sender=sender, image_bytes=image_bytes, firmware_version=firmware_version,
             device_ids=device_ids, now=now,
         )  # fmt: skip
-    except ValidationError as e:
+    except HanotaError as e:  # raised again under the write lock, where the refusal is recorded as ever
         result = e
     return Prevalidated(result, mark)
 

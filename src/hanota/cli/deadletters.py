@@ -17,12 +17,11 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from hanota.alerts.delivery import redeliver
+from hanota.bootstrap import make_clock
 from hanota.cli.common import console, load_settings, migrated_engine
-from hanota.clock import SystemClock
 from hanota.csp.runner import resend_dead_batches
 from hanota.db.models import AlertOutbox, AlertRecipient, CSPEventBatch, DistributionJob
 from hanota.dsp.router import retry_dead_jobs
-from hanota.dsp.simclock import shared_scaled_clock
 
 dead_letters_app = typer.Typer(
     help="What the retry loops gave up on (alerts, CSP distributions, CSP event batches); send it again.",
@@ -155,7 +154,7 @@ def retry(
     settings = load_settings()
     engine = migrated_engine(settings)
     # the store's own time: under a scaled clock (a demo's data folder) "now" is its virtual now
-    now = (shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()).now()
+    now = make_clock(engine, settings).now()
     try:
         with engine.begin() as conn:
             if kind == "alerts":

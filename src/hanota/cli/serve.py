@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from hanota.api.app import create_app
-from hanota.bootstrap import build_context, make_delivery, make_router, make_runners
+from hanota.bootstrap import build_context, make_clock, make_delivery, make_router, make_runners
 from hanota.cli.common import EXIT_REFUSED, check_can_listen, console, fail, load_settings, migrated_engine
 from hanota.clock import SystemClock
 from hanota.duis import (
@@ -119,7 +119,6 @@ def csp_serve(
     from hanota.csp.gateway import REGIONS, Gateway, gateway_router
     from hanota.csp.interface import region_key
     from hanota.csp.runner import GatewayRunner
-    from hanota.dsp.simclock import shared_scaled_clock
     from hanota.network.profile import load_profile
 
     settings = load_settings()
@@ -127,7 +126,7 @@ def csp_serve(
     if name not in REGIONS:
         fail(f"unknown region {region!r}: north, central or south")
     engine = migrated_engine(settings)
-    clock = shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
+    clock = make_clock(engine, settings)
     gw = Gateway(name, engine, clock, region_key(settings.csp_secret, name))
     dsp_url = settings.dsp_url or f"http://{settings.host}:{settings.port}"
     runner = GatewayRunner(gw, load_profile(settings.network_profile), dsp_url, seed=settings.network_seed)

@@ -103,13 +103,6 @@ class HANVariant(StrEnum):
     DUAL_BAND = "Dual Band"
 
 
-class Connectivity(StrEnum):
-    """How the hub reaches the CSP, in DUIS's words: a real cellular hub, or DCC Boxed's virtual one."""
-
-    CELLULAR = "Cellular"
-    VIRTUAL = "Virtual"
-
-
 class DeviceType(StrEnum):
     ESME = "ESME"
     GSME = "GSME"

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hanota.db.bulk import BulkLoader, ts
-from hanota.db.models import FOUR_G_PREFIX, Connectivity, Device, HANVariant, is_4g
+from hanota.db.models import FOUR_G_PREFIX, Device, HANVariant, is_4g
+from hanota.duis.values import Connectivity
 from hanota.errors import HanotaError
 from hanota.estate import catalogue as cat
 from hanota.estate.columns import (

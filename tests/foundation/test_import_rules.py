@@ -156,7 +156,7 @@ def layer_violations(
 
 # --- the rules --------------------------------------------------------------------------------------------
 
-FOUNDATION = {"errors", "clock", "logs", "settings", "retry", "background", "pki"}
+FOUNDATION = {"errors", "clock", "logs", "settings", "retry", "background", "pki", "lifecycle"}
 DOMAIN = {"duis", "firmware", "network", "capacity", "db", "inventory", "cpl", "alerts", "anomaly", "estate"}
 ENTRY_POINTS = {"api", "ssi", "cli"}
 
@@ -170,21 +170,22 @@ MAY_IMPORT: dict[str, set[str]] = {
     "retry": {"clock"},
     "background": {"logs", "settings"},
     "pki": set(),  # the names of the DSP's signing-identity settings
+    "lifecycle": set(),  # the delivery vocabulary: regions, states, statuses, outcomes, distribution ids
     # the wire format, the image format and the network model know nothing of the database
-    "duis": {"errors"},
+    "duis": {"errors", "lifecycle"},
     "firmware": {"errors"},
-    "network": {"clock", "errors"},
-    "capacity": {"network", "errors"},
+    "network": {"clock", "errors", "lifecycle"},
+    "capacity": {"network", "errors", "lifecycle"},
     # the store
-    "db": set(),
+    "db": {"lifecycle"},
     # the domain
-    "inventory": {"db", "duis", "errors"},
+    "inventory": {"db", "duis", "errors", "lifecycle"},
     "cpl": {"db", "duis", "errors"},
-    "alerts": {"db", "duis", "errors", "clock", "logs", "retry", "background"},
-    "anomaly": {"db", "duis", "errors", "alerts"},
-    "estate": {"db", "duis", "errors", "firmware", "inventory", "pki"},
+    "alerts": {"db", "duis", "errors", "clock", "logs", "retry", "background", "lifecycle"},
+    "anomaly": {"db", "duis", "errors", "alerts", "lifecycle"},
+    "estate": {"db", "duis", "errors", "firmware", "inventory", "pki", "lifecycle"},
     # the CSP side: never the DSP, never an entry point (the DSP reaches it over HTTP, through `csp.client`)
-    "csp": {"network", "firmware", "db", "errors", "clock", "logs", "retry", "background"},
+    "csp": {"network", "firmware", "db", "errors", "clock", "logs", "retry", "background", "lifecycle"},
     # the DSP: the domain packages, and the CSP client it routes through
     "dsp": {"alerts", "anomaly", "cpl", "csp", "db", "duis", "errors", "firmware", "inventory"} | FOUNDATION,
     # the supplier's side (the sample alert endpoint): the wire format and the foundation, never the product

@@ -25,8 +25,9 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from hanota.clock import Clock
 from hanota.csp.interface import Distribution, DistributionAnswer, Rejection, RejectReason, Target
 from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
-from hanota.db.models import CSPDistribution, gateway_region
+from hanota.db.models import CSPDistribution
 from hanota.errors import HTTPRefusal
+from hanota.lifecycle import gateway_region
 
 REGIONS = ("North", "Central", "South")
 

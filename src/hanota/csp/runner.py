@@ -48,9 +48,9 @@ from hanota.db.models import (
     CSPGatewayState,
     CSPTarget,
     Device,
-    is_4g,
 )
 from hanota.firmware import parse_image
+from hanota.lifecycle import is_4g
 from hanota.logs import get_logger
 from hanota.network.distribution import Distribution, PriorityClass, TargetTable
 from hanota.network.engine import NetworkEngine

@@ -61,41 +61,6 @@ class UserStatus(StrEnum):
     WITHDRAWN = "Withdrawn"
 
 
-class Region(StrEnum):
-    """The three geographic CSP regions; each has one CSP gateway (`hanota.csp.gateway`)."""
-
-    NORTH = "North"
-    CENTRAL = "Central"
-    SOUTH = "South"
-
-
-FOUR_G_PREFIX = "4G "
-HUB_REGIONS: tuple[str, ...] = (
-    *(r.value for r in Region),
-    *(FOUR_G_PREFIX + r.value for r in Region),
-)
-"""A Comms Hub's CSP region as DUIS reports it (`CSPRegion`): a 2G/3G or long-range-radio hub is in its
-geographic region, a 4G Comms Hub in `4G <region>` (DUIS 5.4 schema)."""
-
-
-def gateway_region(hub_region: str) -> str:
-    """The geographic region whose CSP gateway serves a hub in `hub_region` ('4G Central' → 'Central').
-
-    A 4G Comms Hub is served by the gateway of its geographic region, over that region's 4G WAN link
-    (`hanota.network`); distribution jobs, gateways and event batches are per geographic region."""
-    return hub_region.removeprefix(FOUR_G_PREFIX)
-
-
-def hub_regions_of(region: str) -> tuple[str, str]:
-    """The hub regions one gateway serves: its own and its 4G one ('Central' → 'Central', '4G Central')."""
-    return (region, FOUR_G_PREFIX + region)
-
-
-def is_4g(hub_region: str | None) -> bool:
-    """Whether a hub in `hub_region` is a 4G Comms Hub."""
-    return hub_region is not None and hub_region.startswith(FOUR_G_PREFIX)
-
-
 class HANVariant(StrEnum):
     """The Comms Hub's HAN radio: 2.4 GHz only, or 2.4 GHz and 868 MHz (dual-band hubs)."""
 

@@ -34,10 +34,11 @@ from hanota.clock import Clock
 from hanota.csp.client import CSPClient, CSPUnavailable
 from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
 from hanota.db.bulk import id_list_sql, id_list_value
-from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest, hub_regions_of
+from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.alerts import FirmwareDistributionFailure
+from hanota.lifecycle import hub_regions_of
 from hanota.logs import get_logger
 from hanota.retry import RetryPolicy, to_clock_seconds, wall_seconds_between
 

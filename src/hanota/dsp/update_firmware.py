@@ -77,7 +77,6 @@ from hanota.db.models import (
     DistributionJob,
     FirmwareImageBlob,
     ServiceRequest,
-    gateway_region,
 )
 from hanota.db.types import UTCDateTime
 from hanota.duis import codes
@@ -90,6 +89,7 @@ from hanota.inventory.interest import (
     interested_join_sql,
     interested_sql,
 )
+from hanota.lifecycle import gateway_region
 
 ACCEPTED = "Accepted"
 # the warning lists (which rule feeds which: the table above, and `codes.EXCLUSIONS`)

@@ -46,6 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hanota.lifecycle import Outcome
+
 
 class Visibility(StrEnum):
     """Whether a row's meaning comes from public material or is our rule."""
@@ -723,11 +725,12 @@ def routing_code(service: WebService, row: SrvRow, command_variant: int) -> str 
 # --------------------------------------------------------------------------------------------------
 
 #: The five lists of DSPUpdatePPMIDFirmwareWarning / DSPUpdateFirmwareWarning, in schema order.
-INVALID_DEVICE_ID_LIST = "InvalidDeviceIDList"
-NOT_COMMISSIONED_LIST = "NotCommissionedDeviceIDList"
-NOT_APPLICABLE_FIRMWARE_LIST = "NotApplicableFirmwareDeviceIDList"
-OTHER_REQUEST_IN_PROGRESS_LIST = "OtherRequestInProgressList"
-INVALID_GBCS_VERSION_LIST = "InvalidGBCSVersionList"
+#: (Their names are the delivery lifecycle's `Outcome`s: `hanota.lifecycle`.)
+INVALID_DEVICE_ID_LIST = Outcome.INVALID_DEVICE_ID.value
+NOT_COMMISSIONED_LIST = Outcome.NOT_COMMISSIONED.value
+NOT_APPLICABLE_FIRMWARE_LIST = Outcome.NOT_APPLICABLE_FIRMWARE.value
+OTHER_REQUEST_IN_PROGRESS_LIST = Outcome.OTHER_REQUEST_IN_PROGRESS.value
+INVALID_GBCS_VERSION_LIST = Outcome.INVALID_GBCS_VERSION.value
 
 
 @dataclass(frozen=True, slots=True)

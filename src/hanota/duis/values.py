@@ -36,6 +36,7 @@ from typing import Final, TypeVar
 from lxml import etree
 
 from hanota.errors import InputError, TooLarge
+from hanota.lifecycle import FOUR_G_PREFIX, Region
 
 from . import codes
 from .xmlparse import DS, SR, SR_NS
@@ -118,12 +119,15 @@ class FirmwareStatus(StrEnum):
 
 
 class CSPRegion(StrEnum):
-    NORTH = "North"
-    CENTRAL = "Central"
-    SOUTH = "South"
-    NORTH_4G = "4G North"
-    CENTRAL_4G = "4G Central"
-    SOUTH_4G = "4G South"
+    """A Comms Hub's CSPRegion on the wire: a hub region of the delivery lifecycle (`hanota.lifecycle`), or
+    one of the two DUIS-only values."""
+
+    NORTH = Region.NORTH.value
+    CENTRAL = Region.CENTRAL.value
+    SOUTH = Region.SOUTH.value
+    NORTH_4G = FOUR_G_PREFIX + Region.NORTH.value
+    CENTRAL_4G = FOUR_G_PREFIX + Region.CENTRAL.value
+    SOUTH_4G = FOUR_G_PREFIX + Region.SOUTH.value
     UNKNOWN = "Unknown"
     SMETS1 = "SMETS1"
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from hanota.db.bulk import BulkLoader, ts
-from hanota.db.models import FOUR_G_PREFIX, Device, HANVariant, is_4g
+from hanota.db.models import Device, HANVariant
 from hanota.duis.values import Connectivity
 from hanota.errors import HanotaError
 from hanota.estate import catalogue as cat
@@ -34,6 +34,7 @@ from hanota.estate.columns import (
     USER_COLS,
 )
 from hanota.estate.dccboxed import add_dccboxed_home
+from hanota.lifecycle import FOUR_G_PREFIX, is_4g
 
 _POSTCODE_AREAS = {
     "North": ("AB", "DD", "EH", "G", "IV", "KY", "NE", "DH", "CA", "LA"),

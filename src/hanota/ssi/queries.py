@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from hanota.db.models import HUB_REGIONS
 from hanota.db.types import UTCDateTime
 from hanota.inventory.interest import (
     SENDER_METERS_CTE,
@@ -26,6 +25,7 @@ from hanota.inventory.interest import (
     interested_suppliers,
     is_interested,
 )
+from hanota.lifecycle import HUB_REGIONS
 from hanota.ssi.store import as_date, as_datetime, db_timestamp
 
 DEFAULT_PAGE = 50

@@ -21,6 +21,7 @@ from hanota.csp.acceptance import REGIONS, Gateway
 from hanota.csp.client import CSPClient
 from hanota.csp.interface import region_key
 from hanota.csp.runner import GatewayRunner
+from hanota.csp.transport import CSPTransport, InProcessTransport
 from hanota.db.engine import make_engine
 from hanota.db.migrate import upgrade
 from hanota.dsp.events import EventIntake
@@ -52,10 +53,19 @@ def make_clock(engine: Engine, settings: Settings) -> Clock:
     return shared_scaled_clock(engine, settings.clock_speed) if settings.clock_speed else SystemClock()
 
 
-def make_router(ctx: AppContext, base_url: str | None = None, *, name: str = "serve") -> Router:
-    """A distribution worker for this context, sending to the configured (or in-process) gateways."""
-    client = CSPClient(ctx.settings.csp_urls(base_url), ctx.settings.csp_secret)
-    return Router(ctx.engine, ctx.clock, client, AlertWriter(ctx.dsp.signer), name=f"{name}-{os.getpid()}")
+def make_router(
+    ctx: AppContext, base_url: str | None = None, *, name: str = "serve", inprocess: bool = False
+) -> Router:
+    """A distribution worker for this context, sending to the configured (or in-process) gateways.
+
+    By default over HTTP (`CSPClient`: HANOTA_CSP_<REGION>_URL, else this server's `/csp/<region>`); with
+    `inprocess`, straight to this context's own gateways (`InProcessTransport`: no socket, no HMAC)."""
+    transport: CSPTransport = (
+        InProcessTransport(ctx.gateways)
+        if inprocess
+        else CSPClient(ctx.settings.csp_urls(base_url), ctx.settings.csp_secret)
+    )
+    return Router(ctx.engine, ctx.clock, transport, AlertWriter(ctx.dsp.signer), name=f"{name}-{os.getpid()}")
 
 
 def make_runners(ctx: AppContext, base_url: str | None = None) -> list[GatewayRunner]:

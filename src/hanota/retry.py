@@ -13,7 +13,14 @@ distribution worker (DSP → a CSP gateway) and each gateway's event sender (CSP
 - **permanent refusals give up sooner**: an HTTP 4xx other than 408 (timeout) and 429 (too many requests)
   means the peer understood and refused; it is tried ``permanent_attempts`` times, then dead-lettered.
 
-`Verdict` is what a loop does after a failed attempt: retry at a time, or dead-letter with a reason.
+`Verdict` is what a loop does after a failed attempt: retry at a time, or dead-letter with a reason;
+`Backoff.after_failure` gives it together with the clock time of the next attempt.
+
+The two workers that claim rows from the store — the distribution router (`distribution_jobs`) and the
+alert delivery worker (`alert_outbox`) — claim the same way (`claimable`, `Lease`): a claim reads due rows
+with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (concurrent workers take disjoint rows; SQLite's single writer
+serialises claims by itself) and holds them for a lease of wall seconds, after which another worker may
+claim them again.
 """
 
 from __future__ import annotations
@@ -21,8 +28,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy.sql.selectable import GenerativeSelect
 
 from hanota.clock import Clock
+
+_Query = TypeVar("_Query", bound=GenerativeSelect)
 
 #: HTTP statuses of the 4xx class that say "try again later", not "never"
 TRANSIENT_4XX = frozenset({408, 425, 429})
@@ -122,6 +134,66 @@ class RetryPolicy:
         return Verdict(wait)
 
 
+def claimable(query: _Query, dialect: str) -> _Query:
+    """`query` (the due rows a worker is about to claim) locking what it reads and skipping rows another
+    worker holds: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite the store's single writer already
+    keeps two claims apart, and the query is returned as it is."""
+    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claim held for `wall_seconds` of wall time, whatever the clock's speed (stored in clock time)."""
+
+    clock: Clock
+    wall_seconds: float
+
+    def until(self, now: datetime) -> datetime:
+        """When a claim made at `now` ends (the clock's time)."""
+        return now + to_clock_seconds(self.clock, self.wall_seconds)
+
+    def stale_before(self, now: datetime) -> datetime:
+        """A claim made before this moment has ended by `now`: another worker may take the row over."""
+        return now - to_clock_seconds(self.clock, self.wall_seconds)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """After a failed attempt: the policy's `verdict`, and the clock time of the next attempt (`at`; `now`
+    itself when the item is dead-lettered)."""
+
+    verdict: Verdict
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A retry loop's policy on its clock, with its jitter source: the one way a failed item is retried later."""
+
+    policy: RetryPolicy
+    clock: Clock
+    rng: random.Random
+
+    def after_failure(
+        self,
+        attempts: int,
+        first: datetime,
+        now: datetime,
+        *,
+        status: int | None = None,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> Retry:
+        """The `attempts`-th attempt of an item failing since `first` (or written then) failed at `now`:
+        when to try again, in the clock's time, or the reason to dead-letter it (`RetryPolicy.after_failure`
+        with the age in wall seconds)."""
+        verdict = self.policy.after_failure(
+            attempts, wall_seconds_between(self.clock, first, now), self.rng,
+            status=status, permanent=permanent, retry_after=retry_after,
+        )  # fmt: skip
+        return Retry(verdict, now + to_clock_seconds(self.clock, verdict.wait_seconds))
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
@@ -132,8 +204,12 @@ def _duration(seconds: float) -> str:
 
 __all__ = [
     "TRANSIENT_4XX",
+    "Backoff",
+    "Lease",
+    "Retry",
     "RetryPolicy",
     "Verdict",
+    "claimable",
     "clock_speed",
     "is_permanent",
     "retry_after_seconds",

@@ -29,7 +29,8 @@ def _dist(image: str = base64.b64encode(b"image").decode(), dist_id: str = "d-1"
     return Distribution(
         distribution_id=dist_id, request_id="r-1", priority=PriorityClass.HAN, firmware_version="00000002",
         firmware_hash="ab" * 32, image=image,
-        targets=[Target(device_id="00-00-00-00-00-00-00-01", chf_id="00-00-00-00-00-00-00-0F", device_type="PPMID")],
+        targets=[Target(device_id="00-00-00-00-00-00-00-01", chf_id="00-00-00-00-00-00-00-0F", device_type="PPMID",
+                        hub_region=None, han_hub_id=None, hardware_version=None)],
     )  # fmt: skip
 
 
@@ -86,7 +87,8 @@ def test_the_http_interface_answers_401_for_a_wrong_signature_and_422_for_a_non_
 
 
 def test_an_unrecognised_target_is_a_rejection_value_in_a_200_answer(client: FastAPI) -> None:
-    """A target whose Comms Hub the gateway does not know is not an error: the answer (200) lists it."""
+    """A target whose Comms Hub is unknown (the file gives it no region) is not an error: the answer (200)
+    lists it."""
     status, body = _post(client, _dist().model_dump_json().encode())
     assert status == 200
     assert body["accepted"] == 0 and body["region"] == "Central"

@@ -2,13 +2,15 @@
 accepted work in its durable queue (`csp_targets`, state `queued`). No HTTP here: its refusals are
 `DistributionRefused` errors and `Rejection` values, which `hanota.csp.gateway` (the HTTP interface) answers.
 
-It checks each target against its hub records (here the store's Comms Hubs and devices, which stand for the
-CSP's own copy): an unknown CHF, a hub in another region, or a device not on that hub's HAN is rejected.
+It checks each target against what the file says of it (`hanota.csp.interface.Target`: the inventory's facts
+about the hub and the device at the time of sending, which stand for the CSP's own hub records): an unknown
+CHF, a hub in another region, or a device not on that hub's HAN is rejected. The gateway reads and writes
+only its own `csp_*` tables, so it may run on a database of its own (`hanota csp serve`).
 
 4G Comms Hubs: a hub that DUIS reports in `4G <region>` is served by the gateway of `<region>`, over that
 region's 4G WAN link in the network model (`hanota.network`, `wan.lte`). So there are still three gateways,
 three HTTP interfaces, three event streams and one distribution job per geographic region and request; the
-DSP routes a 4G hub's devices by `hanota.db.models.gateway_region` ('4G Central' → 'Central'). Why not
+DSP routes a 4G hub's devices by `hanota.lifecycle.gateway_region` ('4G Central' → 'Central'). Why not
 separate 4G gateways: the 4G service is a new network beside the old ones in the same regions (the DCC's
 CH&N consultation runs 2G/3G and 4G hubs "in parallel in Central and South"), and one gateway per region
 keeps the CSP HTTP boundary, its keys, URLs and event cursors as they are, with the difference that matters
@@ -20,16 +22,16 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Engine, insert, select
 
 from hanota.clock import Clock
 from hanota.csp.interface import Distribution, DistributionAnswer, Rejection, RejectReason, Target
-from hanota.db.bulk import id_list_sql, id_list_value, insert_rows, ts
+from hanota.db.bulk import insert_rows, ts
 from hanota.db.models import CSPDistribution
 from hanota.errors import HTTPRefusal
-from hanota.lifecycle import gateway_region
+from hanota.lifecycle import Region, TargetState, gateway_region
 
-REGIONS = ("North", "Central", "South")
+REGIONS: tuple[str, ...] = tuple(r.value for r in Region)
 
 
 class DistributionRefused(HTTPRefusal):
@@ -64,7 +66,7 @@ class Gateway:
             ).scalar_one_or_none()
             if previous is not None:
                 return DistributionAnswer.model_validate_json(previous)
-            rejected, accepted = self._check(conn, dist)
+            rejected, accepted = self._check(dist)
             answer = DistributionAnswer(
                 distribution_id=dist.distribution_id,
                 region=self.region,
@@ -85,30 +87,16 @@ class Gateway:
             insert_rows(
                 conn,
                 "csp_targets",
-                ("distribution_pk", "device_id", "chf_id", "device_type", "state", "updated_at"),
-                [(pk, t.device_id, t.chf_id, t.device_type, "queued", stamp) for t in accepted],
+                ("distribution_pk", "device_id", "chf_id", "device_type", "state", "updated_at", "hub_region",
+                 "hardware_version"),
+                [(pk, t.device_id, t.chf_id, t.device_type, TargetState.QUEUED.value, stamp, t.hub_region,
+                  t.hardware_version) for t in accepted],
             )
         return answer
 
-    def _check(self, conn: Connection, dist: Distribution) -> tuple[list[Rejection], list[Target]]:
-        ids = list(dict.fromkeys(t.device_id for t in dist.targets))
-        # one statement for the whole file: each target's current hub, and that hub's region
-        rows = conn.execute(
-            text(
-                f"SELECT i.device_id, d.hub_id FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
-                "LEFT JOIN devices d ON d.device_id = i.device_id"
-            ),
-            {"ids": id_list_value(conn, ids)},
-        ).all()
-        hubs_wanted = list({t.chf_id for t in dist.targets})
-        hub_query = text(
-            f"SELECT h.chf_id, h.region FROM {id_list_sql(conn)} i "  # noqa: S608 - constant fragment
-            "JOIN comms_hubs h ON h.chf_id = i.device_id"
-        )
-        hub_regions: dict[str, str] = dict(
-            conn.execute(hub_query, {"ids": id_list_value(conn, hubs_wanted)}).all()
-        )
-        device_hub = {r[0]: r[1] for r in rows}
+    def _check(self, dist: Distribution) -> tuple[list[Rejection], list[Target]]:
+        """Each target once (the first of repeated device IDs), rejected with a reason or accepted, from what
+        the file says of its hub and its device."""
         rejected: list[Rejection] = []
         accepted: list[Target] = []
         seen: set[str] = set()
@@ -116,12 +104,11 @@ class Gateway:
             if t.device_id in seen:
                 continue
             seen.add(t.device_id)
-            region = hub_regions.get(t.chf_id)
-            if region is None:
+            if t.hub_region is None:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.UNKNOWN_HUB))
-            elif gateway_region(region) != self.region:
+            elif gateway_region(t.hub_region) != self.region:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.HUB_NOT_IN_REGION))
-            elif device_hub.get(t.device_id) != t.chf_id:
+            elif t.han_hub_id != t.chf_id:
                 rejected.append(Rejection(device_id=t.device_id, reason=RejectReason.DEVICE_NOT_ON_HUB))
             else:
                 accepted.append(t)

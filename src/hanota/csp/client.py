@@ -1,20 +1,17 @@
-"""The DSP's side of the CSP interface: an HTTP client per region."""
+"""The DSP's side of the CSP interface over HTTP: the deployment's `CSPTransport` (`hanota.csp.transport`),
+one URL per region, each file HMAC-signed under its region's key."""
 
 from __future__ import annotations
 
 import httpx
 
 from hanota.csp.interface import SIGNATURE_HEADER, Distribution, DistributionAnswer, region_key, sign_body
-from hanota.errors import Unavailable
-
-
-class CSPUnavailable(Unavailable):
-    """The CSP did not take the distribution: no answer (network error, timeout; `status` None) or an HTTP
-    status other than 200. Whether to try again is the retry policy's call (`hanota.retry`): a 4xx other
-    than 408/425/429 will not change by itself."""
+from hanota.csp.transport import CSPUnavailable as CSPUnavailable
 
 
 class CSPClient:
+    """A `CSPTransport` over HTTP: `POST {url of the region}/v1/distributions`."""
+
     def __init__(self, urls: dict[str, str], secret: str, *, timeout: float = 120.0) -> None:
         self.urls = {k.lower(): v.rstrip("/") for k, v in urls.items()}
         self.secret = secret

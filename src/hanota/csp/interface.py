@@ -3,8 +3,12 @@ and a list of validated device IDs â€¦ and for each device the associated CHF â€
 to reject device IDs").
 
 `POST {csp}/v1/distributions` carries one file: the image once, its version and hash, the priority class,
-and (device ID, CHF ID, device type) per target. The answer lists the targets the CSP rejects, with a
-reason; the others are queued. The call is idempotent by `distribution_id`: a resend gets the first answer.
+and per target everything the gateway needs to know about it: the device ID, its CHF ID and device type, and
+what the Smart Metering Inventory says at the time of sending about the Comms Hub (its CSP region, which
+also says whether it is a 4G hub), the hub whose HAN the device is on, and the device's hardware version.
+The CSP side never reads the DSP's tables: what it decides and simulates comes from this file. The answer
+lists the targets the CSP rejects, with a reason; the others are queued. The call is idempotent by
+`distribution_id`: a resend gets the first answer.
 Requests are authenticated with an HMAC-SHA256 of the body under the region's key
 (`X-Hanota-Signature: sha256=<hex>`); `GET {csp}/v1/openapi.json` describes it.
 """
@@ -16,7 +20,7 @@ import hmac
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 # The wire uses the network model's vocabulary: the priority classes (ESME/GSME firmware is served before
 # HAN-device firmware) and what can happen to a target.
@@ -35,9 +39,19 @@ class RejectReason(StrEnum):
 
 
 class Target(BaseModel):
+    """One device to update, behind the Comms Hub `chf_id` (the hub the DSP validated it on).
+
+    The other fields are the inventory's facts at the time the file is sent, all required: `hub_region` is
+    the CSP region of `chf_id` ('Central', or '4G Central' for a 4G Comms Hub; None: no such hub),
+    `han_hub_id` the hub whose HAN the device is on now (None: the device is unknown; a device moved since
+    validation is on another hub), `hardware_version` the device's (None: not recorded)."""
+
     device_id: str = Field(pattern=EUI_PATTERN)
     chf_id: str = Field(pattern=EUI_PATTERN)
     device_type: str = Field(pattern=r"^(ESME|GSME|PPMID|IHD)$")
+    hub_region: str | None = Field(max_length=16)
+    han_hub_id: str | None = Field(pattern=EUI_PATTERN)
+    hardware_version: int | None
 
 
 class Distribution(BaseModel):
@@ -87,6 +101,11 @@ class TargetEvent(BaseModel):
     kind: EventKind
     reason: FailureReason | None = None
     at: datetime
+
+    @field_serializer("at")
+    def _at(self, at: datetime) -> str:
+        """ISO 8601 as Python writes it ('+00:00', not 'Z'): the bytes every batch has carried."""
+        return at.isoformat()
 
 
 class EventBatch(BaseModel):

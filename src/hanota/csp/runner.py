@@ -25,13 +25,11 @@ commit is simply done again.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 import numpy as np
@@ -40,15 +38,8 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from hanota.background import poll_until_stopped
 from hanota.clock import utc
 from hanota.csp.acceptance import Gateway
-from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, sign_body
-from hanota.db.models import (
-    CommsHub,
-    CSPDistribution,
-    CSPEventBatch,
-    CSPGatewayState,
-    CSPTarget,
-    Device,
-)
+from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, EventBatch, TargetEvent, sign_body
+from hanota.db.models import CSPDistribution, CSPEventBatch, CSPGatewayState, CSPTarget
 from hanota.firmware import parse_image
 from hanota.lifecycle import is_4g
 from hanota.logs import get_logger
@@ -170,10 +161,8 @@ class GatewayRunner:
             .where(CSPDistribution.id == pk)
         ).one()  # fmt: skip
         rows = conn.execute(
-            select(CSPTarget.device_id, CSPTarget.chf_id, CSPTarget.device_type, Device.hardware_version,
-                   CommsHub.region)
-            .join(Device, Device.device_id == CSPTarget.device_id, isouter=True)
-            .join(CommsHub, CommsHub.chf_id == CSPTarget.chf_id, isouter=True)
+            select(CSPTarget.device_id, CSPTarget.chf_id, CSPTarget.device_type, CSPTarget.hardware_version,
+                   CSPTarget.hub_region)
             .where(CSPTarget.distribution_pk == pk)
             .order_by(CSPTarget.device_id)
         ).all()  # fmt: skip
@@ -189,7 +178,7 @@ class GatewayRunner:
                 hub_ids=[r.chf_id for r in rows],
                 sleepy=np.array([r.device_type in SLEEPY_TYPES for r in rows], dtype=np.bool_),
                 hw_versions=np.array([_hw(r.hardware_version, hw_range) for r in rows], dtype=np.int64),
-                four_g=np.array([is_4g(r.region) for r in rows], dtype=np.bool_),
+                four_g=np.array([is_4g(r.hub_region) for r in rows], dtype=np.bool_),
             ),
             image_id=dist.firmware_hash,
         )
@@ -278,10 +267,8 @@ class GatewayRunner:
         )  # fmt: skip
         for start in range(0, len(events), self.batch_events):
             chunk = events[start : start + self.batch_events]
-            body = json.dumps(
-                {"region": self.region, "seq": seq, "events": [self._wire(e) for e in chunk]},
-                separators=(",", ":"),
-            ).encode()
+            batch = EventBatch(region=self.region, seq=seq, events=[self._wire(e) for e in chunk])
+            body = batch.model_dump_json().encode()
             conn.execute(
                 insert(CSPEventBatch).values(
                     region=self.region, seq=seq, created_at=now, event_count=len(chunk), body=body, attempts=0
@@ -290,16 +277,16 @@ class GatewayRunner:
             seq += 1
         return seq
 
-    def _wire(self, e: Event) -> dict[str, Any]:
+    def _wire(self, e: Event) -> TargetEvent:
         assert self.epoch is not None
-        return {
-            "distribution_id": e.distribution_id,
-            "device_id": e.target_id,
-            "chf_id": e.hub_id,
-            "kind": e.kind.value,
-            "reason": e.reason.value if e.reason else None,
-            "at": (self.epoch + timedelta(seconds=e.time)).isoformat(),
-        }
+        return TargetEvent(
+            distribution_id=e.distribution_id,
+            device_id=e.target_id,
+            chf_id=e.hub_id,
+            kind=e.kind,
+            reason=e.reason,
+            at=self.epoch + timedelta(seconds=e.time),
+        )
 
     # -- delivery to the DSP -------------------------------------------------------------------------------
     def send_batches(self, limit: int = 20) -> int:

@@ -433,6 +433,10 @@ class CSPTarget(Base):
     )
     reason: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    hub_region: Mapped[str | None] = mapped_column(
+        String(16), doc="its hub's CSP region as the file said ('4G Central': over the 4G WAN)"
+    )
+    hardware_version: Mapped[int | None] = mapped_column(Integer, doc="as the file said (None: not known)")
 
 
 # --- CSP delivery events (issue 5): the gateway's event outbox and the DSP's intake cursor ---

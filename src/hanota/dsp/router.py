@@ -1,12 +1,19 @@
 """The distribution worker: claims pending distribution jobs and sends each CSP its file.
 
 Claiming is safe with several workers: on PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite the store's
-single writer. A claim is a lease: a job left in `sending` by a crashed worker is claimed again after
-`LEASE_SECONDS`, and the CSP answers a resend of the same `distribution_id` with its first answer, so a
-file is never queued twice. A CSP that does not take a file is tried again under the shared retry policy
-(`hanota.retry`: wall-clock backoff whatever the clock's speed, a cap of attempts and age, a 4xx other than
-408/425/429 given up after three tries); a job past the cap is dead-lettered (``status = 'dead'``, its last
-error kept), shown by ``hanota dead-letters`` and sent again by hand with ``hanota dead-letters retry``.
+single writer (`hanota.retry.claimable`, shared with the alert delivery worker). A claim is a lease: a job
+left in `sending` by a crashed worker is claimed again after `LEASE_SECONDS`, and the CSP answers a resend
+of the same `distribution_id` with its first answer, so a file is never queued twice. A CSP that does not
+take a file is tried again under the shared retry policy (`hanota.retry`: wall-clock backoff whatever the
+clock's speed, a cap of attempts and age, a 4xx other than 408/425/429 given up after three tries); a job
+past the cap is dead-lettered (``status = 'dead'``, its last error kept), shown by ``hanota dead-letters``
+and sent again by hand with ``hanota dead-letters retry``.
+
+The file (`hanota.csp.interface.Distribution`) carries everything the gateway needs about each target, read
+in one statement when it is sent: the device, its hub and device type as validated (`request_devices`),
+and what the inventory says now of the hub (its CSP region, 4G or not) and of the device (the hub whose HAN
+it is on, its hardware version). It goes over a `hanota.csp.transport.CSPTransport`: HTTP
+(`hanota.csp.client`) in a deployment, or in-process calls of this process's gateways.
 
 A job is per geographic region: its file holds the region's accepted devices, those behind a 4G Comms Hub
 (request device region `4G <region>`) included, and goes to that region's CSP gateway, which carries them
@@ -31,16 +38,23 @@ from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from hanota.alerts.outbox import AlertWriter, PendingAlert
 from hanota.background import poll_until_stopped
 from hanota.clock import Clock
-from hanota.csp.client import CSPClient, CSPUnavailable
 from hanota.csp.interface import Distribution, DistributionAnswer, PriorityClass, Target
+from hanota.csp.transport import CSPTransport, CSPUnavailable
 from hanota.db.bulk import id_list_sql, id_list_value
-from hanota.db.models import DistributionJob, FirmwareImageBlob, RequestDevice, ServiceRequest
+from hanota.db.models import (
+    CommsHub,
+    Device,
+    DistributionJob,
+    FirmwareImageBlob,
+    RequestDevice,
+    ServiceRequest,
+)
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.alerts import FirmwareDistributionFailure
-from hanota.lifecycle import hub_regions_of
+from hanota.lifecycle import DeviceState, JobStatus, Outcome, distribution_id, hub_regions_of
 from hanota.logs import get_logger
-from hanota.retry import RetryPolicy, to_clock_seconds, wall_seconds_between
+from hanota.retry import Backoff, Lease, RetryPolicy, claimable
 
 log = get_logger("hanota.router")
 LEASE_SECONDS = 300
@@ -63,7 +77,8 @@ def mark_csp_rejected(
     ids = id_list_sql(conn)  # a constant fragment naming the bind parameter, never input
     conn.execute(
         text(
-            "UPDATE request_devices SET state = 'csp_rejected', failure = :reason, finished_at = :now, "  # noqa: S608
+            f"UPDATE request_devices SET state = '{DeviceState.CSP_REJECTED}', failure = :reason, "  # noqa: S608
+            "finished_at = :now, "
             "updated_at = :now WHERE request_pk = :pk "
             "AND device_id IN (SELECT device_id FROM " + ids + " i)"
         ).bindparams(bindparam("now", type_=UTCDateTime())),
@@ -76,7 +91,7 @@ class Router:
         self,
         engine: Engine,
         clock: Clock,
-        client: CSPClient,
+        client: CSPTransport,
         alerts: AlertWriter,
         *,
         name: str,
@@ -90,10 +105,16 @@ class Router:
         self.name = name
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.lease = Lease(clock, LEASE_SECONDS)
+
+    @property
+    def backoff(self) -> Backoff:
+        """The retry policy on this worker's clock (built on use: tests swap `policy` and `rng`)."""
+        return Backoff(self.policy, self.clock, self.rng)
 
     def claim(self, limit: int = 1) -> list[Claimed]:
         now = self.clock.now()
-        stale = now - to_clock_seconds(self.clock, LEASE_SECONDS)  # wall seconds, whatever the speed
+        stale = self.lease.stale_before(now)  # wall seconds, whatever the speed
         query = (
             select(
                 DistributionJob.id,
@@ -104,23 +125,21 @@ class Router:
                 DistributionJob.failing_since,
             )
             .where(
-                ((DistributionJob.status == "pending") & (DistributionJob.next_attempt_at <= now))
-                | ((DistributionJob.status == "sending") & (DistributionJob.claimed_at < stale))
+                ((DistributionJob.status == JobStatus.PENDING) & (DistributionJob.next_attempt_at <= now))
+                | ((DistributionJob.status == JobStatus.SENDING) & (DistributionJob.claimed_at < stale))
             )
             .order_by(DistributionJob.priority, DistributionJob.id)
             .limit(limit)
         )
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(claimable(query, self.engine.dialect.name)).all()
             if not rows:
                 return []
             conn.execute(
                 update(DistributionJob)
                 .where(DistributionJob.id.in_([r.id for r in rows]))  # at most `limit` IDs
                 .values(
-                    status="sending",
+                    status=JobStatus.SENDING,
                     claimed_by=self.name,
                     claimed_at=now,
                     attempts=DistributionJob.attempts + 1,
@@ -138,21 +157,37 @@ class Router:
                 .join(FirmwareImageBlob, FirmwareImageBlob.id == ServiceRequest.image_id)
                 .where(ServiceRequest.id == job.request_pk)
             ).one()  # fmt: skip
+            # one statement for the whole file: each target as validated, with what the inventory says now of
+            # its hub (region, 4G) and of the device (the hub whose HAN it is on, its hardware version)
             targets = conn.execute(
-                select(RequestDevice.device_id, RequestDevice.hub_id, RequestDevice.device_type).where(
+                select(RequestDevice.device_id, RequestDevice.hub_id, RequestDevice.device_type,
+                       CommsHub.region, Device.hub_id, Device.hardware_version)
+                .join(CommsHub, CommsHub.chf_id == RequestDevice.hub_id, isouter=True)
+                .join(Device, Device.device_id == RequestDevice.device_id, isouter=True)
+                .where(
                     RequestDevice.request_pk == job.request_pk,
                     RequestDevice.region.in_(hub_regions_of(job.region)),
-                    RequestDevice.outcome == "Accepted",
+                    RequestDevice.outcome == Outcome.ACCEPTED,
                 )
-            ).all()
+            ).all()  # fmt: skip
         dist = Distribution(
-            distribution_id=f"dsp-job-{job.job_id}",
+            distribution_id=distribution_id(job.job_id),
             request_id=req.request_id,
             priority=PriorityClass.ESME_GSME if job.priority == 0 else PriorityClass.HAN,
             firmware_version=req.firmware_version,
             firmware_hash=req.firmware_hash,
             image=base64.b64encode(req.data).decode(),
-            targets=[Target(device_id=d, chf_id=h, device_type=t) for d, h, t in targets],
+            targets=[
+                Target(
+                    device_id=d,
+                    chf_id=h,
+                    device_type=t,
+                    hub_region=region,
+                    han_hub_id=han,
+                    hardware_version=hw,
+                )
+                for d, h, t, region, han, hw in targets
+            ],
         )
         return dist, RequestID.parse(req.request_id)
 
@@ -170,18 +205,16 @@ class Router:
         """Back off in wall seconds, or dead-letter the job past the policy's cap (one log line per change)."""
         now = self.clock.now()
         since = job.failing_since
-        verdict = self.policy.after_failure(
-            job.attempts, wall_seconds_between(self.clock, since or now, now), self.rng, status=status
-        )
+        retry = self.backoff.after_failure(job.attempts, since or now, now, status=status)
+        verdict = retry.verdict
         values: dict[str, object] = {"failing_since": since or now, "last_error": error[:1000]}
         if verdict.dead:
             values.update(
-                status="dead", dead_at=now, last_error=f"{error}; dead-lettered: {verdict.dead_reason}"[:1000]
-            )
+                status=JobStatus.DEAD, dead_at=now,
+                last_error=f"{error}; dead-lettered: {verdict.dead_reason}"[:1000],
+            )  # fmt: skip
         else:
-            values.update(
-                status="pending", next_attempt_at=now + to_clock_seconds(self.clock, verdict.wait_seconds)
-            )
+            values.update(status=JobStatus.PENDING, next_attempt_at=retry.at)
         with self.engine.begin() as conn:
             conn.execute(
                 update(DistributionJob)
@@ -204,10 +237,10 @@ class Router:
                 .where(
                     RequestDevice.request_pk == job.request_pk,
                     RequestDevice.region.in_(hub_regions_of(job.region)),
-                    RequestDevice.outcome == "Accepted",
-                    RequestDevice.state == "accepted",
+                    RequestDevice.outcome == Outcome.ACCEPTED,
+                    RequestDevice.state == DeviceState.ACCEPTED,
                 )
-                .values(state="sent", sent_at=now, updated_at=now)
+                .values(state=DeviceState.SENT, sent_at=now, updated_at=now)
             )
             by_reason: dict[str, list[str]] = defaultdict(list)
             for device, reason in rejected.items():
@@ -218,7 +251,7 @@ class Router:
                 update(DistributionJob)
                 .where(DistributionJob.id == job.job_id)
                 .values(
-                    status="sent",
+                    status=JobStatus.SENT,
                     sent_at=now,
                     rejected_count=len(rejected),
                     last_error=None,
@@ -258,11 +291,13 @@ class Router:
 
 def retry_dead_jobs(conn: Connection, now: datetime, job_ids: Sequence[int] = ()) -> int:
     """Send dead-lettered distribution jobs again (the named ones, or all): due now, a fresh attempt count."""
-    query = update(DistributionJob).where(DistributionJob.status == "dead")
+    query = update(DistributionJob).where(DistributionJob.status == JobStatus.DEAD)
     if job_ids:
         query = query.where(DistributionJob.id.in_(list(job_ids)))
     n = conn.execute(
-        query.values(status="pending", attempts=0, dead_at=None, failing_since=None, next_attempt_at=now)
+        query.values(
+            status=JobStatus.PENDING, attempts=0, dead_at=None, failing_since=None, next_attempt_at=now
+        )
     ).rowcount
     if n:
         log.info("dead-lettered distribution jobs queued again by hand", count=n)

@@ -91,7 +91,7 @@ class Gateway:
                  "hardware_version"),
                 [(pk, t.device_id, t.chf_id, t.device_type, TargetState.QUEUED.value, stamp, t.hub_region,
                   t.hardware_version) for t in accepted],
-            )
+            )  # fmt: skip
         return answer
 
     def _check(self, dist: Distribution) -> tuple[list[Rejection], list[Target]]:

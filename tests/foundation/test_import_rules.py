@@ -244,12 +244,7 @@ KNOWN: tuple[Known, ...] = (
 
 # The CSP side's tables. The DSP's tables the CSP side still reads, by unit, with the reason.
 CSP_TABLE_PREFIX = "csp_"
-KNOWN_CSP_READS: dict[str, str] = {
-    "devices": "the gateway checks a target's hub, and the runner reads its hardware version, in the DSP's "
-    "devices table instead of the DSP→CSP file (issue 14, item 3: the CSP boundary holds)",
-    "comms_hubs": "the gateway checks a hub's region, and the runner its WAN, in the DSP's comms_hubs table "
-    "instead of the DSP→CSP file (issue 14, item 3)",
-}
+KNOWN_CSP_READS: dict[str, str] = {}
 KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+([a-z_][a-z0-9_]*)\b")

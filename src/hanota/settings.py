@@ -12,6 +12,8 @@ from typing import Literal, TypedDict
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hanota.lifecycle import Region
+
 DEV_SESSION_SECRET = "hanota-development-only-secret"  # noqa: S105 - refused outside development
 DEV_CSP_SECRET = "hanota-development-only-csp-secret"  # noqa: S105 - refused outside development
 
@@ -144,8 +146,9 @@ class Settings(BaseSettings):
     def csp_urls(self, base_url: str | None = None) -> dict[str, str]:
         """Where each region's gateway is: HANOTA_CSP_<REGION>_URL, else in-process under this server."""
         base = (base_url or f"http://{self.host}:{self.port}").rstrip("/")
-        given = {"North": self.csp_north_url, "Central": self.csp_central_url, "South": self.csp_south_url}
-        return {region: url or f"{base}/csp/{region.lower()}" for region, url in given.items()}
+        given = {Region.NORTH: self.csp_north_url, Region.CENTRAL: self.csp_central_url,
+                 Region.SOUTH: self.csp_south_url}  # fmt: skip
+        return {region.value: url or f"{base}/csp/{region.key}" for region, url in given.items()}
 
 
 def uvicorn_options(

@@ -166,7 +166,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "clock": set(),
     "logs": set(),
-    "settings": set(),
+    "settings": {"lifecycle"},  # the regions that name the CSP URLs
     "retry": {"clock"},
     "background": {"logs", "settings"},
     "pki": set(),  # the names of the DSP's signing-identity settings

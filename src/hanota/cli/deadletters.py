@@ -22,6 +22,7 @@ from hanota.cli.common import console, load_settings, migrated_engine
 from hanota.csp.runner import resend_dead_batches
 from hanota.db.models import AlertOutbox, AlertRecipient, CSPEventBatch, DistributionJob
 from hanota.dsp.router import retry_dead_jobs
+from hanota.lifecycle import JobStatus, Region
 
 dead_letters_app = typer.Typer(
     help="What the retry loops gave up on (alerts, CSP distributions, CSP event batches); send it again.",
@@ -70,7 +71,7 @@ def list_dead(
             jobs = conn.execute(
                 select(DistributionJob.id, DistributionJob.request_pk, DistributionJob.region,
                        DistributionJob.attempts, DistributionJob.dead_at, DistributionJob.last_error)
-                .where(DistributionJob.status == "dead")
+                .where(DistributionJob.status == JobStatus.DEAD)
                 .order_by(DistributionJob.id)
             ).all()  # fmt: skip
             batches = conn.execute(
@@ -149,8 +150,14 @@ def retry(
     """Make dead-lettered items due again now: their automatic retries start afresh (same IDs)."""
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND must be one of {', '.join(KINDS)}", param_hint="KIND")
-    if region is not None and region.title() not in ("North", "Central", "South"):
-        raise typer.BadParameter("the regions are North, Central and South", param_hint="--region")
+    batches_of: str | None = None
+    if region is not None:
+        try:
+            batches_of = Region.parse(region).value
+        except ValueError:
+            raise typer.BadParameter(
+                "the regions are North, Central and South", param_hint="--region"
+            ) from None
     settings = load_settings()
     engine = migrated_engine(settings)
     # the store's own time: under a scaled clock (a demo's data folder) "now" is its virtual now
@@ -164,7 +171,7 @@ def retry(
             elif kind == "jobs":
                 n = retry_dead_jobs(conn, now, job or ())
             else:
-                n = resend_dead_batches(conn, now, region.title() if region else None)
+                n = resend_dead_batches(conn, now, batches_of)
     finally:
         engine.dispose()
     console.print(f"{n:,} dead-lettered {kind} queued again")

@@ -116,14 +116,16 @@ def csp_serve(
 
     from fastapi import FastAPI
 
-    from hanota.csp.gateway import REGIONS, Gateway, gateway_router
+    from hanota.csp.gateway import Gateway, gateway_router
     from hanota.csp.interface import region_key
     from hanota.csp.runner import GatewayRunner
+    from hanota.lifecycle import Region
     from hanota.network.profile import load_profile
 
     settings = load_settings()
-    name = region.capitalize()
-    if name not in REGIONS:
+    try:
+        name = Region.parse(region).value
+    except ValueError:
         fail(f"unknown region {region!r}: north, central or south")
     engine = migrated_engine(settings)
     clock = make_clock(engine, settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from typing import Any
 
 import httpx
 import pytest
@@ -195,6 +196,11 @@ def test_forged_replayed_and_out_of_order_batches_are_refused(live: Live) -> Non
         )
 
 
+def on_h1(hardware_version: int) -> dict[str, Any]:
+    """The inventory's facts a target on the crafted estate's Central hub H1 travels with."""
+    return {"hub_region": "Central", "han_hub_id": c.H1, "hardware_version": hardware_version}
+
+
 def test_esme_firmware_overtakes_han_firmware_queued_before_it(live: Live) -> None:
     """One WAN session and the window closed: a HAN file queued first, an 11.1 file after; when the window
     opens the ESME image crosses the WAN first."""
@@ -207,8 +213,8 @@ def test_esme_firmware_overtakes_han_firmware_queued_before_it(live: Live) -> No
     han = Distribution(
         distribution_id="han-1", request_id="r-han", priority=PriorityClass.HAN, firmware_version=c.NEW_VERSION,
         firmware_hash=parse_image(c.NEW_IMAGE).firmware_hash, image=base64.b64encode(c.NEW_IMAGE).decode(),
-        targets=[Target(device_id=c.P_OK, chf_id=c.H1, device_type="PPMID"),
-                 Target(device_id=c.I_OK, chf_id=c.H1, device_type="IHD")],
+        targets=[Target(device_id=c.P_OK, chf_id=c.H1, device_type="PPMID", **on_h1(0x1200)),
+                 Target(device_id=c.I_OK, chf_id=c.H1, device_type="IHD", **on_h1(0x1200))],
     )  # fmt: skip
     esme_image = build_image(
         manufacturer_code=0x121D, image_type=0, file_version=2, manufacturer_image=b"meter" * 100,
@@ -217,7 +223,7 @@ def test_esme_firmware_overtakes_han_firmware_queued_before_it(live: Live) -> No
     esme = Distribution(
         distribution_id="esme-1", request_id="r-esme", priority=PriorityClass.ESME_GSME, firmware_version="0B000002",
         firmware_hash=parse_image(esme_image).firmware_hash, image=base64.b64encode(esme_image).decode(),
-        targets=[Target(device_id=c.E1, chf_id=c.H1, device_type="ESME")],
+        targets=[Target(device_id=c.E1, chf_id=c.H1, device_type="ESME", **on_h1(0x100))],
     )  # fmt: skip
     assert gw.accept(han).accepted == 2
     runner.tick()

@@ -73,8 +73,8 @@ NOT_YET: frozenset[str] = frozenset(
     {
         "anomaly/guard.py", "anomaly/quarantine.py", "api/anomaly.py", "capacity/planner.py",
         "capacity/scenario.py", "cli/anomaly.py", "cli/demo.py", "cli/ssi.py",
-        "dsp/events.py", "dsp/service.py",
-        "dsp/update_firmware.py", "duis/responses.py", "estate/catalogue.py", "estate/dccboxed.py",
+        "dsp/service.py",
+        "duis/responses.py", "estate/catalogue.py", "estate/dccboxed.py",
         "estate/generate.py", "network/events.py", "network/profile.py", "network/wan.py",
         "ssi/alert_pages.py", "ssi/anomaly_pages.py", "ssi/billing.py", "ssi/charts.py", "ssi/queries.py",
         "ssi/request_pages.py", "ssi/templates/_progress.html", "supplier/receiver.py",

@@ -1,11 +1,15 @@
 """DCC Alerts into the outbox: built, signed over the exact bytes that will be sent, and written in the
-caller's transaction with a stable ID (a resend or a re-run of the cause never makes a second one)."""
+caller's transaction with a stable ID (a resend or a re-run of the cause never makes a second one).
+
+The outbox's one writer: the DCC Alerts of delivery events (`AlertWriter.write`) and the notices that answer
+a quarantined request once an operator decided (`AlertWriter.write_notice`) make their rows here alike."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -14,6 +18,37 @@ from hanota.db.models import AlertOutbox, User
 from hanota.duis import RequestID, Signer, codes
 from hanota.duis.alerts import DCCAlert, DCCAlertMessage
 from hanota.duis.responses import Response, render_response_element
+
+
+class _Row(NamedTuple):
+    """One outbox row before its recipient's endpoint is known."""
+
+    alert_id: str
+    recipient: str
+    code: str
+    kind: str
+    request_pk: int | None
+    device_id: str | None
+    body: bytes
+
+
+def _insert(conn: Connection, rows: Sequence[_Row], now: datetime) -> int:
+    """Insert the rows (skipping IDs already there), each for its recipient's endpoint or, without one, its
+    mailbox; returns how many were new."""
+    recipients = {r.recipient for r in rows}
+    endpoints = dict(
+        conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(recipients))).all()
+    )
+    values = [
+        {
+            "alert_id": r.alert_id, "recipient_eui": r.recipient, "code": r.code, "kind": r.kind,
+            "request_pk": r.request_pk, "device_id": r.device_id, "created_at": now, "body": r.body,
+            "attempts": 0, "next_attempt_at": now, "mailbox": endpoints.get(r.recipient) is None,
+        }
+        for r in rows
+    ]  # fmt: skip
+    result = conn.execute(insert_or_ignore(conn, AlertOutbox, key="alert_id"), values)
+    return int(result.rowcount or 0)
 
 
 @dataclass(frozen=True)
@@ -53,10 +88,6 @@ class AlertWriter:
             return 0
         if rendered is not None and len(rendered) != len(alerts):
             raise ValueError("rendered must hold one (code, body) per alert")
-        recipients = {a.recipient for a in alerts}
-        endpoints = dict(
-            conn.execute(select(User.eui, User.alert_endpoint).where(User.eui.in_(recipients))).all()
-        )
         rows = []
         signed: dict[tuple[int, str], tuple[str, bytes]] = {}  # one alert to several suppliers: signed once
         for i, a in enumerate(alerts):
@@ -68,12 +99,24 @@ class AlertWriter:
                     signed[key] = self.render(a, now)
                 code, body = signed[key]
             rows.append(
-                {
-                    "alert_id": a.alert_id, "recipient_eui": a.recipient, "code": code,
-                    "kind": type(a.alert).__name__, "request_pk": a.request_pk, "device_id": a.device_id,
-                    "created_at": now, "body": body, "attempts": 0, "next_attempt_at": now,
-                    "mailbox": endpoints.get(a.recipient) is None,
-                }
-            )  # fmt: skip
-        result = conn.execute(insert_or_ignore(conn, AlertOutbox, key="alert_id"), rows)
-        return int(result.rowcount or 0)
+                _Row(a.alert_id, a.recipient, code, type(a.alert).__name__, a.request_pk, a.device_id, body)
+            )
+        return _insert(conn, rows, now)
+
+    def write_notice(
+        self,
+        conn: Connection,
+        *,
+        alert_id: str,
+        recipient: str,
+        response: Response,
+        kind: str,
+        request_pk: int | None,
+        now: datetime,
+    ) -> int:
+        """Insert a whole signed `sr:Response` for `recipient` as an alert of `kind` (a quarantine notice:
+        `hanota.anomaly.quarantine`), skipped if `alert_id` is already there; returns 1 if it was new."""
+        body = self.signer.sign_element(render_response_element(response))
+        return _insert(
+            conn, [_Row(alert_id, recipient, response.response_code, kind, request_pk, None, body)], now
+        )

@@ -30,14 +30,14 @@ from typing import Protocol
 from sqlalchemy import Connection, select, update
 from sqlalchemy import delete as sql_delete
 
+from hanota.alerts.outbox import AlertWriter
 from hanota.anomaly import audit
 from hanota.anomaly.access import require_operator
 from hanota.anomaly.errors import AlreadyDecided, AnomalyError, NotFound, OutOfBounds
 from hanota.anomaly.guard import count
-from hanota.db.bulk import insert_or_ignore
-from hanota.db.models import AlertOutbox, QuarantinedRequestRow, ServiceRequest, User
+from hanota.db.models import QuarantinedRequestRow, ServiceRequest
 from hanota.duis import RequestID, Response, Signer, codes
-from hanota.duis.responses import ResponseMessage, render_response_element
+from hanota.duis.responses import ResponseMessage
 from hanota.errors import HanotaError
 
 STATUSES = ("quarantined", "released", "deleted")
@@ -178,15 +178,15 @@ def _notify(
     request_pk: int | None, now: datetime,
 ) -> None:  # fmt: skip
     """Write the signed answer to the User into the alert outbox (stable ID; a re-run never doubles it)."""
-    body = signer.sign_element(render_response_element(response))
-    endpoint = conn.execute(select(User.alert_endpoint).where(User.eui == recipient)).scalar_one_or_none()
-    conn.execute(
-        insert_or_ignore(conn, AlertOutbox, key="alert_id").values(
-            alert_id=alert_id, recipient_eui=recipient, code=response.response_code, kind=kind,
-            request_pk=request_pk, device_id=None, created_at=now, body=body, attempts=0, next_attempt_at=now,
-            mailbox=endpoint is None,
-        )
-    )  # fmt: skip
+    AlertWriter(signer).write_notice(
+        conn,
+        alert_id=alert_id,
+        recipient=recipient,
+        response=response,
+        kind=kind,
+        request_pk=request_pk,
+        now=now,
+    )
 
 
 def release(

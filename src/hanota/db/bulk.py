@@ -8,7 +8,8 @@ timestamps `YYYY-MM-DD HH:MM:SS.ffffff` (the session time zone is UTC on Postgre
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -90,26 +91,72 @@ class BulkLoader:
             self._conn.close()
 
 
-def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+@dataclass(frozen=True)
+class Case:
+    """A column `insert_rows` computes from another column of each row: `then` where that column (`of`)
+    holds `when`, else `otherwise`. Our own words only: on SQLite they are written into the statement."""
+
+    of: str
+    when: str
+    then: str
+    otherwise: str
+
+
+def _literal(value: int | str | datetime) -> str:
+    """A constant as SQLite literal text (a datetime as `ts` text, as the rows hold it)."""
+    if isinstance(value, datetime):
+        value = ts(value)
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    constants: Mapping[str, int | str | datetime] | None = None,
+    cases: Mapping[str, Case] | None = None,
+) -> None:
     """Insert many rows inside `conn`'s open transaction, by the driver's fastest path.
 
-    SQLite: one `executemany`; PostgreSQL: `COPY … FROM STDIN`. Row values as for `BulkLoader`.
+    SQLite: one `executemany`; PostgreSQL: `COPY … FROM STDIN`. Row values as for `BulkLoader` (a
+    datetime also goes as is). `constants` are columns with one value for every row, and `cases` columns
+    computed from another of the row's (`Case`): neither is in the rows, so a caller's tuples (named tuples
+    straight from a cursor, say) are inserted without building a new row in Python for each. On SQLite
+    both are written into the statement; on PostgreSQL they are added to each row as it is copied.
     """
     if not rows:
         return
     dbapi = conn.connection.driver_connection
     if dbapi is None:
         raise RuntimeError("no DBAPI connection")
-    cols = ", ".join(columns)
+    fixed = dict(constants or {})
+    computed = dict(cases or {})
+    cols = ", ".join((*columns, *computed, *fixed))
     cur = dbapi.cursor()
     try:
         if conn.dialect.name == "sqlite":
-            marks = ", ".join("?" for _ in columns)
-            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)  # noqa: S608 - our names
+            marks = [f"?{i}" for i in range(1, len(columns) + 1)]
+            for c in computed.values():
+                of = marks[columns.index(c.of)]
+                marks.append(
+                    f"CASE WHEN {of} = {_literal(c.when)} THEN {_literal(c.then)} ELSE {_literal(c.otherwise)} END"
+                )
+            marks += [_literal(v) for v in fixed.values()]
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(marks)})", rows)  # noqa: S608 - our names
         else:
+            tails = [(columns.index(c.of), c.when, c.then, c.otherwise) for c in computed.values()]
+            tail = tuple(fixed.values())
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                if not tails and not tail:
+                    for row in rows:
+                        copy.write_row(row)
+                else:
+                    for row in rows:
+                        copy.write_row((*row, *(t if row[i] == w else o for i, w, t, o in tails), *tail))
     finally:
         cur.close()
 

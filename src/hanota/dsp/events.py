@@ -36,13 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from hanota.alerts.outbox import AlertWriter, PendingAlert
 from hanota.clock import Clock, utc
 from hanota.csp.interface import BatchAnswer, EventBatch, EventKind, FailureReason, TargetEvent
 from hanota.db.bulk import id_list_sql, id_list_value, insert_or_ignore
-from hanota.db.models import CSPEventCursor, DistributionJob, FirmwareHistory, ServiceRequest
+from hanota.db.models import CSPEventCursor, DistributionJob, ServiceRequest
 from hanota.db.types import UTCDateTime
 from hanota.duis import RequestID
 from hanota.duis.alerts import (
@@ -55,7 +55,9 @@ from hanota.duis.alerts import (
 )
 from hanota.duis.values import ActivationResult, TransferResponseCode, TransferStatus
 from hanota.errors import HTTPRefusal
+from hanota.inventory.firmware import Activation, record_activated_firmware
 from hanota.inventory.interest import interested_suppliers
+from hanota.lifecycle import DISTRIBUTION_PREFIX, DeviceState, job_of
 from hanota.logs import get_logger
 
 log = get_logger("hanota.dsp.events")
@@ -63,14 +65,16 @@ log = get_logger("hanota.dsp.events")
 HUB_TRANSFER_SUCCESS = 0x8F8A
 HUB_TRANSFER_FAILURE = 0x8F89
 PPMID_FIRMWARE_UPGRADE = 0x8F8B
-JOB_PREFIX = "dsp-job-"
+JOB_PREFIX = (
+    DISTRIBUTION_PREFIX  # an old name of `lifecycle.DISTRIBUTION_PREFIX`, still imported by cli/demo.py
+)
 
-# event kind → (state it needs, state it gives, timestamp column it sets)
-TRANSITIONS: dict[EventKind, tuple[str, str, str]] = {
-    EventKind.TRANSFERRED: ("sent", "transferred", "transferred_at"),
-    EventKind.TRANSFER_FAILED: ("sent", "transfer_failed", "finished_at"),
-    EventKind.ACTIVATED: ("transferred", "activated", "finished_at"),
-    EventKind.ACTIVATION_FAILED: ("transferred", "activation_failed", "finished_at"),
+# event kind → (state it needs, state it gives, timestamp column it sets): moves of `lifecycle.DEVICE_TRANSITIONS`
+TRANSITIONS: dict[EventKind, tuple[DeviceState, DeviceState, str]] = {
+    EventKind.TRANSFERRED: (DeviceState.SENT, DeviceState.TRANSFERRED, "transferred_at"),
+    EventKind.TRANSFER_FAILED: (DeviceState.SENT, DeviceState.TRANSFER_FAILED, "finished_at"),
+    EventKind.ACTIVATED: (DeviceState.TRANSFERRED, DeviceState.ACTIVATED, "finished_at"),
+    EventKind.ACTIVATION_FAILED: (DeviceState.TRANSFERRED, DeviceState.ACTIVATION_FAILED, "finished_at"),
 }
 KIND_TAG = {
     EventKind.TRANSFERRED: "t",
@@ -83,10 +87,6 @@ HUB_CODES = {
     FailureReason.FIRMWARE_IMAGE_DISCARDED: TransferResponseCode.FIRMWARE_IMAGE_DISCARDED,
     FailureReason.FILE_TRANSFER_FAILURE: TransferResponseCode.FILE_TRANSFER_FAILURE,
 }
-
-
-def _job_number(text: str) -> bool:
-    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 class BatchRefused(HTTPRefusal):
@@ -184,27 +184,28 @@ class EventIntake:
         targets = self._targets(conn, jobs, events)
         out = Applied()
         changes: dict[EventKind, list[dict[str, object]]] = defaultdict(list)
-        activated: list[dict[str, object]] = []
-        alerting: list[tuple[TargetEvent, _Target, datetime]] = []
+        activated: list[Activation] = []
+        alerting: list[tuple[TargetEvent, _Target, datetime, int]] = []
         for e in events:
             job = jobs.get(e.distribution_id)
             t = targets.get((job[0], e.device_id)) if job else None
             need, gives, _ = TRANSITIONS[e.kind]
-            if t is None or t.state != need:
+            if job is None or t is None or t.state != need:
                 out.ignored += 1
                 log.warning("event ignored", region=region, distribution=e.distribution_id, device=e.device_id,
                             kind=e.kind.value, state=t.state if t else None)  # fmt: skip
                 continue
             at = utc(e.at)
-            t.state = gives
+            t.state = gives.value
             changes[e.kind].append(
-                {"state": gives, "failure": e.reason.value if e.reason else None, "at": at, "now": now,
-                 "pk": t.request_pk, "device": e.device_id, "need": need}
+                {"state": gives.value, "failure": e.reason.value if e.reason else None, "at": at, "now": now,
+                 "pk": t.request_pk, "device": e.device_id, "need": need.value}
             )  # fmt: skip
             if e.kind is EventKind.ACTIVATED:
-                activated.append({"device": e.device_id, "version": t.firmware_version, "at": at,
-                                  "source": f"SR {t.srv} {t.request_id}"})  # fmt: skip
-            alerting.append((e, t, at))
+                activated.append(
+                    Activation(e.device_id, t.firmware_version, at, f"SR {t.srv} {t.request_id}")
+                )
+            alerting.append((e, t, at, job[1]))
             out.applied += 1
             out.by_kind[e.kind.value] = out.by_kind.get(e.kind.value, 0) + 1
         # transfers before activations: a batch may hold both stages of one device
@@ -224,18 +225,15 @@ class EventIntake:
                     BatchAnswer(region=region, last_seq=seq - 1,
                                 detail=f"{kind.value}: {moved} of {len(rows)} devices moved; batch not applied")
                 )  # fmt: skip
-        if activated:
-            self._record_firmware(conn, activated)
+        record_activated_firmware(conn, activated)  # the inventory learns the new versions
         out.alerts = self._alert(conn, alerting, now)
         return out
 
     @staticmethod
     def _jobs(conn: Connection, region: str, distribution_ids: set[str]) -> dict[str, tuple[int, int]]:
         """distribution ID → (request pk, job id), only for this region's jobs."""
-        # ASCII digits that fit a BIGINT only: str.isdigit() also accepts '²' (int() refuses it), and a
-        # longer number overflows the driver; either names no job here, so its events are ignored
-        ids = {int(d[len(JOB_PREFIX) :]): d for d in distribution_ids
-               if d.startswith(JOB_PREFIX) and _job_number(d[len(JOB_PREFIX) :])}  # fmt: skip
+        # a distribution id that names no job of ours (`lifecycle.job_of`) has its events ignored
+        ids = {job: d for d in distribution_ids if (job := job_of(d)) is not None}
         if not ids:
             return {}
         rows = conn.execute(
@@ -272,46 +270,15 @@ class EventIntake:
                                                state, req.srv)  # fmt: skip
         return out
 
-    @staticmethod
-    def _record_firmware(conn: Connection, rows: list[dict[str, object]]) -> None:
-        """The inventory learns the new version; the history keeps the old one (in one pass per batch)."""
-        ids = sorted({str(r["device"]) for r in rows})
-        previous: dict[str, str | None] = dict(
-            conn.execute(
-                text(
-                    "SELECT device_id, firmware_version FROM devices "  # noqa: S608 - constant fragment
-                    f"WHERE device_id IN (SELECT device_id FROM {id_list_sql(conn)} i)"
-                ),
-                {"ids": id_list_value(conn, ids)},
-            ).all()
-        )
-        history = []
-        changed = []
-        for r in rows:
-            device = str(r["device"])
-            if previous.get(device) == str(r["version"]):
-                continue  # already on it (two suppliers' requests both forwarded, A-008): no change to record
-            history.append({"device_id": device, "firmware_version": r["version"],
-                            "previous_version": previous.get(device), "recorded_at": r["at"],
-                            "source": r["source"]})  # fmt: skip
-            changed.append({"version": r["version"], "device": r["device"]})
-            previous[device] = str(r["version"])
-        if changed:
-            conn.execute(
-                text("UPDATE devices SET firmware_version = :version WHERE device_id = :device"), changed
-            )
-            conn.execute(insert(FirmwareHistory), history)
-
     def _alert(
-        self, conn: Connection, alerting: list[tuple[TargetEvent, _Target, datetime]], now: datetime
+        self, conn: Connection, alerting: list[tuple[TargetEvent, _Target, datetime, int]], now: datetime
     ) -> int:
         if not alerting:
             return 0
-        interested = interested_suppliers(conn, sorted({e.device_id for e, _, _ in alerting}), now)
+        interested = interested_suppliers(conn, sorted({e.device_id for e, _, _, _ in alerting}), now)
         pending: list[PendingAlert] = []
-        for e, t, at in alerting:
+        for e, t, at, job in alerting:
             alert = alert_for(e, t, at)
-            job = e.distribution_id[len(JOB_PREFIX) :]
             rid = RequestID.parse(t.request_id)
             for supplier in interested.get(e.device_id, []):
                 pending.append(

@@ -60,6 +60,7 @@ def request_verifier(pki_trust: signing.StaticTrustStore) -> signing.Verifier:
 
 @pytest.fixture(scope="session")
 def test_pki() -> TestPKI:
+    """One throwaway PKI (CA, signing identities) for the whole session; a fixture, not a test."""
     return TestPKI()
 
 

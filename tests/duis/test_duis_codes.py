@@ -47,12 +47,16 @@ def test_every_response_code_is_in_the_schema_enumeration() -> None:
 
 
 def test_every_alert_code_is_in_the_schema_enumeration() -> None:
+    """Every DCC Alert code of the table is one the DUIS 5.4 schema allows, and the models accept exactly the
+    schema's DCCAlertCode enumeration."""
     enumeration = _dcc_alert_code_enumeration()
     assert {row.code for row in codes.ALERT_CODES} <= enumeration
     assert enumeration == models.DCC_ALERT_CODES
 
 
 def test_every_srv_is_in_the_schema_enumeration() -> None:
+    """Every SRV and ServiceReference of the table is a value of the schema's ServiceReferenceVariant and
+    ServiceReference enumerations."""
     assert {row.srv for row in codes.SRV_ROWS} <= _schema_enumeration("ServiceReferenceVariant")
     assert {row.service_reference for row in codes.SRV_ROWS} <= _schema_enumeration("ServiceReference")
 
@@ -109,6 +113,9 @@ def test_public_and_assumed_are_marked_as_domain_md_says() -> None:
 
 
 def test_srv_matrix_matches_domain_md() -> None:
+    """The DSP serves exactly 11.4, 11.1, 8.2, 8.4 and 12.2, all as command variant 8, to the roles the domain
+    allows (IS/GS for firmware, all seven reading roles for the reads), and the models have a body type for
+    each."""
     served = {row.srv: row for row in codes.served_srvs()}
     assert set(served) == {"11.4", "11.1", "8.2", "8.4", "12.2"}
     assert all(row.command_variants == {8} for row in served.values())
@@ -120,6 +127,8 @@ def test_srv_matrix_matches_domain_md() -> None:
 
 
 def test_unserved_known_srvs_are_distinct_from_unknown() -> None:
+    """An SRV of the schema that is not served (11.2) has a row marked unserved; an SRV outside the schema
+    (99.9) has no row."""
     row = codes.srv_row("11.2")
     assert row is not None
     assert not row.served
@@ -130,10 +139,13 @@ def test_unserved_known_srvs_are_distinct_from_unknown() -> None:
     ("srv", "expected"), [("11.4", "11.4"), ("1.1.1", "1.1"), ("4.10", "4.10"), ("8.7.2", "8.7")]
 )
 def test_service_reference_of(srv: str, expected: str) -> None:
+    """An SRV's ServiceReference is its first two dotted parts (1.1.1 is 1.1, 8.7.2 is 8.7; 4.10 stays 4.10)."""
     assert codes.service_reference_of(srv) == expected
 
 
 def test_markdown_has_every_row() -> None:
+    """The rendered code tables hold one row per response code, alert code, SRV and exclusion rule, and
+    nothing else besides their four header rows."""
     markdown = codes.render_markdown()
     for row in codes.RESPONSE_CODES:
         assert f"| {row.code} | {row.name} |" in markdown

@@ -78,6 +78,8 @@ def _through_the_chain(data: bytes, verifier: Verifier, parse: Callable[[etree._
 def test_a_serial_number_is_bounded_before_it_is_converted(
     identity: Identity, verifier: Verifier, serial: str, match: str
 ) -> None:
+    """A certificate serial in the signature over 64 digits is refused E40 by its length before int() sees it;
+    one of 64 digits is looked up (and not found, E40)."""
     signed = identity.signer().sign(_request(models.ReadInventory(uprn=5), "8.2"))
     hostile = _set_text(signed, DS + "X509SerialNumber", serial)
     with pytest.raises(SignatureError, match=match) as info:
@@ -86,6 +88,8 @@ def test_a_serial_number_is_bounded_before_it_is_converted(
 
 
 def test_a_huge_issuer_name_is_clipped_in_the_message(identity: Identity, verifier: Verifier) -> None:
+    """A 100,000-character X509IssuerName is refused as no trusted certificate with a message under 300
+    characters."""
     signed = identity.signer().sign(_request(models.ReadInventory(uprn=5), "8.2"))
     with pytest.raises(SignatureError, match="no trusted certificate") as info:
         verifier.verify(_set_text(signed, DS + "X509IssuerName", "CN=" + "x" * 100_000), now=NOW)
@@ -117,6 +121,8 @@ def test_non_ascii_in_base64_values_is_a_signature_error(
 def test_a_schema_valid_command_variant_of_5001_digits_is_malformed(
     identity: Identity, verifier: Verifier
 ) -> None:
+    """A signed request whose CommandVariant is 5,001 digits passes the schema (it has no length limit) but
+    the typed parse refuses it E100 by its length."""
     unsigned = _set_text(_request(models.ReadInventory(uprn=5), "8.2"), SR + "CommandVariant", HUGE_NUMBER)
     validate_schema(parse_document(unsigned, max_bytes=MAX_REQUEST_BYTES))  # the schema has no length limit
     with pytest.raises(InputError, match=r"CommandVariant: .* is 5,001 characters, over 40") as info:
@@ -134,6 +140,8 @@ def test_a_schema_valid_command_variant_of_5001_digits_is_malformed(
     ],
 )
 def test_integers_are_read_up_to_40_characters(text: str, ok: bool) -> None:
+    """An integer field is read when its text is at most 40 characters (leading zeros and a sign counted) and
+    refused as malformed over that."""
     data = _set_text(_request(models.ReadInventory(uprn=5), "8.2"), SR + "CommandVariant", text)
     root = parse_document(data, max_bytes=MAX_REQUEST_BYTES)
     if ok:
@@ -182,6 +190,8 @@ def _quarantine() -> models.DCCAlertMessage:
     ],
 )
 def test_every_integer_field_refuses_5001_digits(data: bytes, tag: str) -> None:
+    """Every integer field of a request or response (UPRN, QuarantineEventRef, ThrottledAlertCount) refuses
+    5,001 digits as malformed, naming the field."""
     root = parse_document(_set_text(data, SR + tag, HUGE_NUMBER), max_bytes=MAX_REQUEST_BYTES)
     parse = parse_request if root.tag == SR + "Request" else parse_response
     with pytest.raises(InputError, match=f"{tag}: .* is 5,001 characters, over 40"):
@@ -207,6 +217,8 @@ def test_a_date_time_outside_the_utc_range_is_malformed(when: str) -> None:
 
 @pytest.mark.parametrize("junk", ["é", "\u00a0", "\u2028"])
 def test_non_ascii_base64_is_malformed(junk: str) -> None:
+    """A non-ASCII character (é, no-break space, line separator) inside a FirmwareImage or GBCSPayload makes
+    it invalid base64, refused as malformed, never decoded."""
     firmware = _request(models.UpdatePPMIDFirmware(bytes(6), "1", (SUPPLIER_EUI,)), "11.4")
     data = _set_text(firmware, SR + "FirmwareImage", "AAAA" + junk + "AAAA")
     with pytest.raises(InputError, match="FirmwareImage is not valid base64"):
@@ -218,6 +230,7 @@ def test_non_ascii_base64_is_malformed(junk: str) -> None:
 
 
 def test_base64_with_xml_whitespace_is_still_accepted() -> None:
+    """Base64 text broken by XML whitespace (spaces, tabs, CR LF) is still decoded to the same bytes."""
     data = _set_text(
         _response(ResponseMessage("11.2", models.GBCSPayload(bytes(6)))),
         SR + "GBCSPayload",
@@ -234,6 +247,8 @@ def test_base64_with_xml_whitespace_is_still_accepted() -> None:
 
 
 def test_format_eui_and_eui_bytes() -> None:
+    """An EUI-64 converts between 8 octets and its upper-case dashed text both ways (lower case accepted); any
+    other length or text is a ValueError."""
     raw = bytes.fromhex("90B3D51F30010000")
     assert models.format_eui(raw) == SUPPLIER_EUI
     assert models.eui_bytes(SUPPLIER_EUI) == raw
@@ -261,6 +276,8 @@ def _in_thread(function: Callable[[], Any]) -> Any:
 
 
 def test_each_thread_has_its_own_schema() -> None:
+    """The compiled schema is cached per thread: the same object again in one thread, a different one in
+    another (lxml schemas are not shared across threads)."""
     mine = xmlparse.load_schema()
     assert xmlparse.load_schema() is mine
     theirs = _in_thread(lambda: (xmlparse.load_schema(), xmlparse.load_schema()))
@@ -345,6 +362,8 @@ def test_a_relative_namespace_uri_cannot_be_signed(identity: Identity) -> None:
 
 
 def test_a_relative_namespace_uri_is_a_signature_error(identity: Identity, verifier: Verifier) -> None:
+    """A signed document whose namespace URI was made relative cannot be canonicalised: refused as a signature
+    error (E40), not a crash."""
     signed = identity.signer().sign(_request(models.ReadInventory(uprn=5), "8.2"))
     with pytest.raises(SignatureError, match="signature rejected: C14N failed"):
         verifier.verify(signed.replace(ABSOLUTE, RELATIVE), now=NOW)

@@ -51,6 +51,8 @@ def _request(body: models.RequestBody, srv: str, counter: int = 1) -> Request:
 
 @pytest.mark.shared
 def test_sample_11_4_update_ppmid_firmware(requests_dir: Path) -> None:
+    """The public DCC Boxed 11.4 sample validates and parses to its RequestID, command variant 8, firmware
+    version, one PPMID device and a ZigBee OTA image (PPMID image type, its total size in the header)."""
     request = _sample(requests_dir, "11.4_UPDATE_PPMID_FIRMWARE_REQUEST_DUIS.XML")
     assert request.request_id == RequestID(SUPPLIER, DCC, 1000)
     assert (request.schema_version, request.command_variant, request.service_reference, request.srv) == (
@@ -73,6 +75,7 @@ def test_sample_11_4_update_ppmid_firmware(requests_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_sample_11_1_update_firmware(requests_dir: Path) -> None:
+    """The public 11.1 sample validates and parses to an UpdateFirmware of one device with an ESME OTA image."""
     request = _sample(requests_dir, "11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML")
     body = request.body
     assert isinstance(body, models.UpdateFirmware)
@@ -85,12 +88,14 @@ def test_sample_11_1_update_firmware(requests_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_sample_8_2_read_inventory(requests_dir: Path) -> None:
+    """The public 8.2 sample parses to a ReadInventory of its one device ID."""
     request = _sample(requests_dir, "8.2_READ_INVENTORY_REQUEST_DUIS.XML")
     assert request.body == models.ReadInventory(device_id="00-DB-12-34-56-78-90-A2")
 
 
 @pytest.mark.shared
 def test_sample_8_4_update_inventory(requests_dir: Path) -> None:
+    """The public 8.4 sample parses to an UpdateInventory deleting its device, with no firmware version."""
     request = _sample(requests_dir, "8.4_UPDATE_INVENTORY_REQUEST_DUIS.XML")
     assert request.body == models.UpdateInventory("00-DB-12-34-56-78-90-A0", models.DeleteDevice())
     assert isinstance(request.body, models.UpdateInventory)
@@ -99,6 +104,8 @@ def test_sample_8_4_update_inventory(requests_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_sample_12_2_device_prenotification(requests_dir: Path) -> None:
+    """The public 12.2 sample parses to a DevicePrenotification with every field of the sample (manufacturer,
+    model, type, SMETS version, firmware, ESME variant)."""
     request = _sample(requests_dir, "12.2_DEVICE_PRE_NOTIFICATION_REQUEST_DUIS.XML")
     assert request.body == models.DevicePrenotification(
         device_id="00-DB-12-34-56-78-90-A0",
@@ -120,6 +127,8 @@ def test_sample_12_2_device_prenotification(requests_dir: Path) -> None:
     ],
 )
 def test_known_srvs_not_served_here_are_e13(requests_dir: Path, name: str, srv: str) -> None:
+    """A public sample of an SRV of the schema this DSP does not serve (11.3, 11.2) is refused by the typed
+    parse with E13, naming the SRV."""
     with pytest.raises(AccessError, match=f"SRV {re.escape(srv)}") as info:
         _sample(requests_dir, name)
     assert info.value.code == codes.INVALID_REQUEST_TYPE_FOR_URL
@@ -132,6 +141,8 @@ def test_known_srvs_not_served_here_are_e13(requests_dir: Path, name: str, srv: 
 
 @pytest.mark.shared
 def test_sample_read_inventory_response(responses_dir: Path) -> None:
+    """DCC Boxed's 8.2 response validates and parses to its three devices with every field (status, firmware
+    and CPL status, region, connectivity…), and our rendering of it reads back equal."""
     response = parse_response(
         parse_document((responses_dir / "read-inventory-response-5.4.xml").read_bytes(), max_bytes=1 << 20)
     )
@@ -173,6 +184,7 @@ def test_sample_read_inventory_response(responses_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_sample_acknowledgement_error(responses_dir: Path) -> None:
+    """DCC Boxed's 5.1 acknowledgement error parses to response code E65 with an empty 11.2 message."""
     response = parse_response(
         parse_document((responses_dir / "acknowledgement-error.xml").read_bytes(), max_bytes=1 << 20)
     )
@@ -183,6 +195,7 @@ def test_sample_acknowledgement_error(responses_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_sample_readfw_response_has_a_gbcs_payload_and_a_response_id(responses_dir: Path) -> None:
+    """A device's read-firmware response parses with its ResponseID and its GBCS payload bytes."""
     response = parse_response(
         parse_document((responses_dir / "readfw-response.xml").read_bytes(), max_bytes=1 << 20)
     )
@@ -206,12 +219,15 @@ def _malformed(data: bytes, match: str) -> None:
 
 
 def test_wrong_namespace_is_refused() -> None:
+    """A request in another namespace than DUIS's is malformed (E100), naming the namespace."""
     _malformed(
         READ_INVENTORY.replace(b"dccinterface.co.uk/ServiceUserGateway", b"example.com/evil"), "namespace"
     )
 
 
 def test_wrong_root_is_refused() -> None:
+    """A document whose root is not sr:Request (any element, or a DUIS response) is refused as a request, and
+    a request is refused as a response."""
     _malformed(b"<foo/>", "expected sr:Request")
     response = render_response(Response(None, "I0", WHEN, ResponseMessage("8.2")))
     _malformed(response, "expected sr:Request")
@@ -220,6 +236,8 @@ def test_wrong_root_is_refused() -> None:
 
 
 def test_header_and_body_must_agree() -> None:
+    """ServiceReference, ServiceReferenceVariant and the body element must agree; any mismatch is E100 naming
+    both sides."""
     _malformed(
         READ_INVENTORY.replace(b">8.2</sr:ServiceReferenceVariant>", b">8.4</sr:ServiceReferenceVariant>"),
         "ServiceReference '8.2' does not match SRV 8.4",
@@ -233,6 +251,8 @@ def test_header_and_body_must_agree() -> None:
 
 
 def test_unknown_srv_is_malformed_not_e13() -> None:
+    """An SRV outside the schema (99.9) is malformed (E100), not E13 (which is for SRVs of the schema served
+    at another URL)."""
     _malformed(READ_INVENTORY.replace(b"8.2<", b"99.9<"), "not a DUIS SRV")
 
 
@@ -248,6 +268,8 @@ def test_unknown_srv_is_malformed_not_e13() -> None:
     ],
 )
 def test_malformed_request_ids_are_refused(request_id: bytes) -> None:
+    """A RequestID missing its counter, with a short or non-hex EUI, a leading zero, a negative counter or one
+    over 64 bits is malformed, naming the RequestID."""
     _malformed(
         READ_INVENTORY.replace(b"90-B3-D5-1F-30-01-00-00:90-B3-D5-1F-30-00-00-02:1", request_id), "RequestID"
     )
@@ -264,10 +286,12 @@ def test_lower_case_euis_are_normalised() -> None:
 
 
 def test_an_element_after_the_body_other_than_the_signature_is_refused() -> None:
+    """After sr:Body only the signature may follow: a second sr:Body is refused as unexpected."""
     _malformed(READ_INVENTORY.replace(b"</sr:Body>", b"</sr:Body><sr:Body/>"), "unexpected element sr:Body")
 
 
 def test_a_missing_header_element_is_named() -> None:
+    """A header missing its CommandVariant is refused naming the element expected and the one found."""
     _malformed(
         re.sub(rb"<sr:CommandVariant>8</sr:CommandVariant>", b"", READ_INVENTORY),
         "expected sr:CommandVariant, found sr:ServiceReference",
@@ -295,6 +319,8 @@ def _firmware_request(image_b64: bytes, ids: bytes, version: bytes = b"0000000A"
 
 
 def test_the_largest_image_parses_and_one_more_octet_is_too_large() -> None:
+    """A firmware image of exactly the maximum octets validates and parses; one octet more is refused as too
+    large (its own code), naming FirmwareImage."""
     largest = _firmware_request(base64.b64encode(bytes(models.MAX_IMAGE_OCTETS)), b"00-00-00-00-00-00-00-01")
     root = parse_document(largest, max_bytes=MAX_REQUEST_BYTES)
     validate_schema(root)
@@ -310,6 +336,8 @@ def test_the_largest_image_parses_and_one_more_octet_is_too_large() -> None:
 
 
 def test_50000_ids_parse_and_50001_are_too_large() -> None:
+    """A DeviceIDList of 50,000 IDs parses in order; 50,001 is refused as too large, with the count in the
+    message."""
     ids = [f"00-00-00-00-00-{i >> 16 & 255:02X}-{i >> 8 & 255:02X}-{i & 255:02X}" for i in range(50_001)]
     request = _parse_request_bytes(_firmware_request(b"AAAA", ",".join(ids[:50_000]).encode()))
     assert isinstance(request.body, models.UpdatePPMIDFirmware)
@@ -321,6 +349,8 @@ def test_50000_ids_parse_and_50001_are_too_large() -> None:
 
 
 def test_base64_with_line_breaks_is_accepted_and_junk_is_not() -> None:
+    """A firmware image's base64 with LF and CRLF breaks decodes to the same bytes; padding in the middle is
+    malformed."""
     request = _parse_request_bytes(_firmware_request(b"AAEC\nAwQF\r\n", b"00-00-00-00-00-00-00-01"))
     assert isinstance(request.body, models.UpdatePPMIDFirmware)
     assert request.body.image == bytes(range(6))
@@ -328,6 +358,7 @@ def test_base64_with_line_breaks_is_accepted_and_junk_is_not() -> None:
 
 
 def test_firmware_version_length() -> None:
+    """A FirmwareVersion of 9 characters, or empty, is malformed."""
     _malformed(_firmware_request(b"AAAA", b"00-00-00-00-00-00-00-01", b"123456789"), "FirmwareVersion")
     _malformed(_firmware_request(b"AAAA", b"00-00-00-00-00-00-00-01", b""), "FirmwareVersion")
 
@@ -344,6 +375,8 @@ def test_firmware_version_length() -> None:
     ],
 )
 def test_bad_device_id_lists_name_the_bad_entry(ids: bytes, match: str) -> None:
+    """An empty DeviceIDList, a trailing comma, a space after a comma, a non-hex or undashed EUI or another
+    separator is malformed, naming the bad entry's position."""
     _malformed(_firmware_request(b"AAAA", ids), match)
 
 
@@ -361,6 +394,8 @@ any_case_eui = st.tuples(canonical_eui, st.booleans()).map(lambda t: t[0].lower(
 @settings(max_examples=300)
 @given(st.lists(any_case_eui, min_size=1, max_size=20))
 def test_device_id_lists_parse(ids: list[str]) -> None:
+    """Any comma-separated list of 1-20 EUIs in any letter case parses to the same EUIs, upper-cased, in
+    order."""
     assert parse_device_id_list(",".join(ids)) == tuple(i.upper() for i in ids)
 
 
@@ -390,11 +425,14 @@ def test_device_id_list_check_agrees_with_the_regex_oracle(text: str) -> None:
 
 @given(canonical_eui, canonical_eui, st.integers(0, models.MAX_COUNTER))
 def test_request_id_round_trips(originator: str, target: str, counter: int) -> None:
+    """Any canonical RequestID (two EUIs and a counter up to the maximum) renders to text that parses back
+    equal."""
     request_id = RequestID(originator, target, counter)
     assert RequestID.parse(str(request_id)) == request_id
 
 
 def test_request_id_constructor_wants_canonical_values() -> None:
+    """A RequestID refuses a lower-case EUI and a counter over 64 bits."""
     with pytest.raises(ValueError, match="canonical EUI"):
         RequestID(SUPPLIER.lower(), DCC, 1)
     with pytest.raises(ValueError, match="counter"):
@@ -412,6 +450,8 @@ def test_render_datetime() -> None:
 
 
 def test_alert_timestamps_and_response_time_are_in_milliseconds() -> None:
+    """ResponseDateTime and an alert's TimeStamp are rendered in milliseconds with Z; microseconds never
+    appear."""
     precise = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
     alert = models.CommsHubAlert("88-73-84-90-6A-10-02-DB", 0x8F8A, timestamp=precise)
     data = render_response(Response(None, "I0", precise, DCCAlertMessage.of(alert)))
@@ -421,6 +461,7 @@ def test_alert_timestamps_and_response_time_are_in_milliseconds() -> None:
 
 
 def test_render_date_carries_the_zone_as_dcc_boxed_writes_it() -> None:
+    """A date renders with the Z zone, as DCC Boxed writes DateCommissioned."""
     assert models.render_date(date(2025, 12, 28)) == "2025-12-28Z"
 
 
@@ -434,6 +475,8 @@ def test_render_date_carries_the_zone_as_dcc_boxed_writes_it() -> None:
     ],
 )
 def test_response_datetimes_parse_in_every_form(text: str, expected: datetime) -> None:
+    """A ResponseDateTime parses with milliseconds, microseconds, whole seconds or an offset, as the same UTC
+    instant."""
     data = render_response(Response(None, "I0", WHEN, ResponseMessage("8.2")))
     data = data.replace(b"2026-01-01T12:00:00.123Z", text.encode())
     assert parse_response(parse_document(data, max_bytes=1 << 20)).response_datetime == expected
@@ -441,6 +484,7 @@ def test_response_datetimes_parse_in_every_form(text: str, expected: datetime) -
 
 @pytest.mark.parametrize("text", ["2024-01-01", "2024-01-01Z", "2024-01-01+01:00"])
 def test_date_commissioned_parses_with_and_without_a_zone(text: str) -> None:
+    """A DateCommissioned renders with Z and parses back the same date with no zone, Z or an offset."""
     device = models.InventoryDevice(
         device_id="88-73-84-90-6A-10-02-DB",
         device_type=models.DeviceType.ESME,
@@ -458,6 +502,7 @@ def test_date_commissioned_parses_with_and_without_a_zone(text: str) -> None:
 
 
 def test_naive_datetimes_are_refused() -> None:
+    """A Response refuses a naive datetime, and a parsed ResponseDateTime without a zone is malformed."""
     with pytest.raises(ValueError, match="timezone-aware"):
         Response(None, "I0", datetime(2026, 1, 1), ResponseMessage("8.2"))  # noqa: DTZ001 - the point of the test
     data = render_response(Response(None, "I0", WHEN, ResponseMessage("8.2"))).replace(b".123Z<", b".123<")
@@ -554,6 +599,8 @@ def requests(draw: st.DrawFn) -> Request:
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 def test_requests_round_trip_and_validate(request: Request) -> None:
+    """Any request the strategies build renders compact (no whitespace between elements), validates against
+    the schema and parses back equal."""
     data = render_request(request)
     # not pretty-printed: no whitespace after an end tag (a value may itself be blank, e.g. version " ")
     assert re.search(rb"(</[^>]+>|/>)\s+<", data) is None
@@ -665,6 +712,8 @@ responses = st.builds(
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(responses)
 def test_responses_round_trip_and_validate(response: Response) -> None:
+    """Any response the strategies build renders with the UTF-8 declaration, compact, validates and parses
+    back equal."""
     data = render_response(response)
     assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?><sr:Response ')
     assert re.search(rb"(</[^>]+>|/>)\s+<", data) is None  # not pretty-printed (values may be blank)
@@ -693,6 +742,7 @@ def test_every_payload_kind_is_generated(payload_type: str) -> None:
 
 
 def test_an_empty_warning_renders_an_empty_element() -> None:
+    """An 11.4 warning with no lists renders an empty, schema-valid DSPUpdatePPMIDFirmwareWarning element."""
     response = Response(
         None,
         codes.PPMID_DEVICES_EXCLUDED,
@@ -705,6 +755,8 @@ def test_an_empty_warning_renders_an_empty_element() -> None:
 
 
 def test_warning_lists_render_in_schema_order() -> None:
+    """Warning lists are rendered in the schema's order (InvalidDeviceIDList before InvalidGBCSVersionList),
+    whatever order they were given in."""
     warning = models.DSPUpdatePPMIDFirmwareWarning(
         invalid_gbcs_version=("00-00-00-00-00-00-00-05",), invalid_device_ids=("00-00-00-00-00-00-00-01",)
     )
@@ -871,6 +923,9 @@ def test_mutated_signatures_raise_only_domain_errors(
 
 
 def test_constructors_refuse_bad_values() -> None:
+    """The models refuse what the schema or the domain does not allow: a ReadInventory with none or both keys,
+    a status a device kind may not take, an empty inventory, lower-case EUIs, empty or oversized firmware
+    requests, an unknown alert code, a body that is not its SRV's or an SRV not served."""
     with pytest.raises(ValueError, match="exactly one"):
         models.ReadInventory()
     with pytest.raises(ValueError, match="exactly one"):

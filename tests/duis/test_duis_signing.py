@@ -115,6 +115,8 @@ def signed(supplier_signer: Signer) -> bytes:
 
 
 def test_sign_then_verify(signed: bytes, request_verifier: Verifier) -> None:
+    """A request signed by the supplier's DCC Boxed identity verifies as that signer with role 135 and its
+    certificate; the verified tree has no signature, validates and parses to the unsigned request."""
     verified = request_verifier.verify(signed, now=NOW, expected_signer_eui=SUPPLIER_EUI)
     assert verified.signer_eui == SUPPLIER_EUI
     assert verified.role == codes.ROLE_XML_SIGNING == 135
@@ -155,6 +157,7 @@ def test_the_verified_root_is_only_what_was_signed(signed: bytes, request_verifi
 
 
 def test_verify_accepts_a_parsed_root(signed: bytes, request_verifier: Verifier) -> None:
+    """Verification takes an already-parsed document root and leaves the caller's tree unchanged."""
     root = parse_document(signed, max_bytes=MAX_REQUEST_BYTES)
     before = etree.tostring(root)
     verified = request_verifier.verify(root, now=NOW)
@@ -163,12 +166,15 @@ def test_verify_accepts_a_parsed_root(signed: bytes, request_verifier: Verifier)
 
 
 def test_verify_refuses_a_non_root_element(signed: bytes, request_verifier: Verifier) -> None:
+    """Verifying an element that is not the document root is a programming error (ValueError), never a
+    verification."""
     root = parse_document(signed, max_bytes=MAX_REQUEST_BYTES)
     with pytest.raises(ValueError, match="document root"):
         request_verifier.verify(root[0], now=NOW)
 
 
 def test_verify_needs_an_aware_now(signed: bytes, request_verifier: Verifier) -> None:
+    """Verification refuses a naive 'now' (certificate validity is checked in UTC)."""
     with pytest.raises(ValueError, match="timezone-aware"):
         request_verifier.verify(signed, now=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
 
@@ -191,6 +197,8 @@ def test_every_request_sample_signs_and_verifies(
 
 
 def test_a_nested_signature_cannot_be_signed_over(supplier_signer: Signer, signed: bytes) -> None:
+    """Signing refuses a document that already holds a ds:Signature anywhere but at the end (it would be
+    signed over)."""
     nested = _replace(
         _unsigned_request(),
         b"</sr:Header>",
@@ -203,6 +211,7 @@ def test_a_nested_signature_cannot_be_signed_over(supplier_signer: Signer, signe
 def test_resigning_replaces_the_signature(
     supplier_signer: Signer, signed: bytes, request_verifier: Verifier
 ) -> None:
+    """Signing a signed document again replaces its signature: one ds:Signature, and it verifies."""
     again = supplier_signer.sign(signed)
     assert len(re.findall(rb"<ds:Signature[ >]", again)) == 1
     request_verifier.verify(again, now=NOW)
@@ -211,6 +220,8 @@ def test_resigning_replaces_the_signature(
 def test_signing_without_compacting_keeps_the_layout(
     pki_dir: Path, requests_dir: Path, request_verifier: Verifier
 ) -> None:
+    """With compact=False (and a DER PKCS#8 key) the signed document keeps the sample's indentation and still
+    verifies."""
     signer = Signer(
         signing.load_private_key(pki_dir / "xml-sign-90B3D51F30010000-ds.key"),  # DER PKCS#8
         signing.load_certificate(pki_dir / "xml-sign-90B3D51F30010000-ds.pem"),
@@ -247,6 +258,8 @@ def response_verifier(pki_trust: StaticTrustStore) -> Verifier:
 def test_real_dcc_boxed_responses_verify(
     name: str, serial: int, responses_dir: Path, response_verifier: Verifier
 ) -> None:
+    """DCC Boxed's own signed responses verify at their ResponseDateTime, by the expected certificate serial,
+    as the DSP EUI with role 137, and parse to an inventory."""
     data = (responses_dir / name).read_bytes()
     sent = parse_response(parse_document(data, max_bytes=MAX_REQUEST_BYTES)).response_datetime
     verified = response_verifier.verify(data, now=sent)
@@ -307,6 +320,8 @@ def test_readfw_response_signer_is_not_in_the_shared_pki(
 def test_broken_dcc_boxed_variants_are_refused(
     name: str, match: str, responses_dir: Path, response_verifier: Verifier
 ) -> None:
+    """DCC Boxed's broken response variants (bad signature, invalid, unsigned, unknown serial) are refused E40
+    with the reason."""
     _refused(
         response_verifier, (responses_dir / name).read_bytes(), match, now=datetime(2022, 8, 17, tzinfo=UTC)
     )
@@ -336,6 +351,7 @@ def test_the_invalid_variant_fails_on_its_digest_when_its_signer_is_trusted(
 
 
 def test_a_bad_signature_value_on_a_real_response(responses_dir: Path, response_verifier: Verifier) -> None:
+    """One changed character in a real response's SignatureValue: the signature value does not verify (E40)."""
     data = (responses_dir / "read-inventory-response-4g.xml").read_bytes()
     tampered = _replace(data, b"CQK25Ezl", b"CQK25Ezm")
     _refused(
@@ -355,6 +371,7 @@ def _signature_of(signed: bytes) -> bytes:
 
 
 def test_signature_moved_inside_the_body_is_refused(signed: bytes, request_verifier: Verifier) -> None:
+    """A signature moved from the end of the root into the body is refused: it must be the root's last child."""
     signature = _signature_of(signed)
     moved = _replace(
         signed.replace(signature, b""), b"</sr:UpdatePPMIDFirmware>", signature + b"</sr:UpdatePPMIDFirmware>"
@@ -363,6 +380,8 @@ def test_signature_moved_inside_the_body_is_refused(signed: bytes, request_verif
 
 
 def test_a_second_signature_is_refused(signed: bytes, request_verifier: Verifier) -> None:
+    """A document carrying a second copy of its signature (in the header, or appended) is refused for having 2
+    ds:Signature elements."""
     signature = _signature_of(signed)
     doubled = _replace(signed, b"</sr:Header>", b"</sr:Header>" + signature)
     _refused(request_verifier, doubled, "2 ds:Signature elements")
@@ -373,6 +392,8 @@ def test_a_second_signature_is_refused(signed: bytes, request_verifier: Verifier
 def test_the_signed_document_wrapped_in_an_evil_one_is_refused(
     signed: bytes, request_verifier: Verifier
 ) -> None:
+    """A signed request wrapped inside another sr:Request (signature wrapping) is refused: the signature is
+    not the root's last child."""
     inner = signed.split(b"?>", 1)[1]
     evil = (
         b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -413,12 +434,15 @@ def test_a_reference_to_an_id_is_refused(
 def test_tampering_after_signing_is_refused(
     signed: bytes, request_verifier: Verifier, old: bytes, new: bytes
 ) -> None:
+    """Any change to the signed content after signing (a device ID, the command variant, the counter, the
+    schema version, one whitespace) is a digest mismatch (E40)."""
     tampered = signed.replace(old, new, 1)
     assert tampered != signed
     _refused(request_verifier, tampered, "digest mismatch")
 
 
 def test_a_changed_signature_value_is_refused(signed: bytes, request_verifier: Verifier) -> None:
+    """One flipped bit in the ECDSA signature value: the signature does not verify (E40)."""
     value = re.search(rb"<ds:SignatureValue>([^<]+)<", signed)
     assert value is not None
     raw = bytearray(base64.b64decode(value.group(1)))
@@ -495,6 +519,8 @@ ALGORITHM_CASES = [
 def test_other_algorithms_are_refused_even_if_validly_signed(
     signed: bytes, supplier_signer: Signer, request_verifier: Verifier, old: bytes, new: bytes, match: str
 ) -> None:
+    """A signature validly made with another canonicalisation, transform, digest or signature algorithm than
+    the DUIS profile's is refused, naming what must be used."""
     evil = _resign(_replace(signed, old, new), supplier_signer._key)
     _refused(request_verifier, evil, match)
 
@@ -502,6 +528,7 @@ def test_other_algorithms_are_refused_even_if_validly_signed(
 def test_two_references_are_refused(
     signed: bytes, supplier_signer: Signer, request_verifier: Verifier
 ) -> None:
+    """A validly signed SignedInfo with two References is refused: exactly one is allowed."""
     reference = re.search(rb"<ds:Reference .*</ds:Reference>", signed)
     assert reference is not None
     evil = _resign(_replace(signed, reference.group(0), reference.group(0) * 2), supplier_signer._key)
@@ -528,10 +555,14 @@ def test_two_references_are_refused(
 def test_other_signature_shapes_are_refused(
     signed: bytes, request_verifier: Verifier, old: bytes, new: bytes, match: str
 ) -> None:
+    """A signature whose structure departs from the DUIS profile (extra X509Data or KeyInfo content, a
+    ds:Object, a hex serial, an empty issuer, a wrong-size value, non-base64 digest, stray text) is refused
+    with the reason."""
     _refused(request_verifier, _replace(signed, old, new), match)
 
 
 def test_a_signature_without_keyinfo_is_refused(signed: bytes, request_verifier: Verifier) -> None:
+    """A signature without KeyInfo is refused (the certificate is found by issuer and serial only)."""
     key_info = re.search(rb"<ds:KeyInfo>.*</ds:KeyInfo>", signed)
     assert key_info is not None
     _refused(request_verifier, signed.replace(key_info.group(0), b""), "ds:Signature must contain exactly")
@@ -559,6 +590,7 @@ def test_an_exclusive_c14n_reference_digest_is_refused(
 
 
 def test_unknown_serial_is_refused(signed: bytes) -> None:
+    """A signature by a certificate the trust store does not hold is refused, naming its serial."""
     _refused(
         Verifier(StaticTrustStore()),
         signed,
@@ -569,6 +601,7 @@ def test_unknown_serial_is_refused(signed: bytes) -> None:
 def test_a_different_issuer_name_does_not_find_the_certificate(
     signed: bytes, request_verifier: Verifier
 ) -> None:
+    """A serial under another issuer name does not find the certificate: refused, naming the issuer given."""
     _refused(
         request_verifier, _replace(signed, b">CN=Z1,OU=07<", b">CN=Z2,OU=07<"), "issued by 'CN=Z2,OU=07'"
     )
@@ -581,6 +614,8 @@ def test_issuer_names_match_whatever_the_spacing_or_order(signed: bytes, request
 
 
 def test_wrong_signer_eui_is_refused(signed: bytes, request_verifier: Verifier) -> None:
+    """A request signed by another User than its RequestID's originator is refused, naming both; the
+    originator is compared case-insensitively."""
     _refused(
         request_verifier,
         signed,
@@ -607,6 +642,8 @@ def test_an_organisation_certificate_may_not_sign_xml(pki_dir: Path, request_ver
 
 
 def test_expired_and_not_yet_valid_certificates_are_refused(test_pki: TestPKI) -> None:
+    """A certificate expired or not yet valid at 'now' is refused with the time; verified at a time inside its
+    validity, it is accepted."""
     ca = test_pki.ca()
     expired = test_pki.leaf(ca, not_before=NOW - timedelta(days=30), not_after=NOW - timedelta(seconds=1))
     future = test_pki.leaf(ca, not_before=NOW + timedelta(seconds=1), not_after=NOW + timedelta(days=30))
@@ -618,6 +655,7 @@ def test_expired_and_not_yet_valid_certificates_are_refused(test_pki: TestPKI) -
 
 
 def test_a_certificate_issued_by_a_trusted_ca_verifies(test_pki: TestPKI) -> None:
+    """A leaf issued by a trusted CA (not pinned itself) verifies, as that certificate."""
     ca = test_pki.ca()
     leaf = test_pki.leaf(ca)
     trust = StaticTrustStore(issued=[leaf.certificate], issuers=[ca.certificate])
@@ -646,6 +684,7 @@ def test_a_certificate_from_an_impostor_ca_of_the_same_name_is_refused(test_pki:
 
 
 def test_an_expired_ca_is_refused(test_pki: TestPKI) -> None:
+    """A leaf whose issuing CA has expired is refused, naming the issuer."""
     ca = test_pki.ca(not_before=NOW - timedelta(days=400), not_after=NOW - timedelta(days=1))
     leaf = test_pki.leaf(ca)
     trust = StaticTrustStore(issued=[leaf.certificate], issuers=[ca.certificate])
@@ -653,6 +692,8 @@ def test_an_expired_ca_is_refused(test_pki: TestPKI) -> None:
 
 
 def test_a_key_agreement_certificate_is_refused(test_pki: TestPKI) -> None:
+    """A certificate whose key usage does not allow digital signatures (key agreement) is refused even when
+    pinned."""
     ca = test_pki.ca()
     leaf = test_pki.leaf(ca, digital_signature=False)
     trust = StaticTrustStore(pinned=[leaf.certificate])
@@ -664,6 +705,8 @@ def test_a_key_agreement_certificate_is_refused(test_pki: TestPKI) -> None:
 
 
 def test_accepted_roles_are_a_parameter(test_pki: TestPKI) -> None:
+    """A verifier accepts only its roles: a DSP (role 137) signature is refused by a request verifier (135)
+    and accepted by one for 137; no roles at all is a configuration error."""
     ca = test_pki.ca()
     dsp = test_pki.leaf(ca, eui=DSP_EUI, role="89")
     trust = StaticTrustStore(pinned=[dsp.certificate])
@@ -675,6 +718,7 @@ def test_accepted_roles_are_a_parameter(test_pki: TestPKI) -> None:
 
 
 def test_certificate_eui_and_role(pki_dir: Path) -> None:
+    """A DUIS certificate's EUI and role are read from its subject (a supplier's 0x87, the DSP's 0x89)."""
     other = signing.load_certificate(pki_dir / "xml-sign-00DB123456780004-ds.pem")
     assert signing.certificate_eui(other) == "00-DB-12-34-56-78-00-04"
     assert signing.certificate_role(other) == 0x87
@@ -683,6 +727,8 @@ def test_certificate_eui_and_role(pki_dir: Path) -> None:
 
 
 def test_pki_folder_holds_no_ca_so_leaves_are_pinned(pki_dir: Path, pki_trust: StaticTrustStore) -> None:
+    """DCC Boxed's PKI folder holds no CA, so its leaves are pinned and found by serial and issuer (spacing in
+    the issuer name ignored); without pinning they are not pinned."""
     assert pki_trust.trusted_issuers() == []
     leaf = signing.load_certificate(pki_dir / "xml-sign-90B3D51F30010000-ds.pem")
     assert pki_trust.is_pinned(leaf)
@@ -693,6 +739,8 @@ def test_pki_folder_holds_no_ca_so_leaves_are_pinned(pki_dir: Path, pki_trust: S
 
 
 def test_normalise_dn() -> None:
+    """Distinguished names compare by attribute, ignoring order, spacing and case of the attribute type;
+    escaped commas stay in the value."""
     assert signing.normalise_dn("CN=Z1,OU=07") == signing.normalise_dn("ou=07 , CN=Z1")
     assert signing.normalise_dn("CN=Z1,OU=07") != signing.normalise_dn("CN=Z1,OU=08")
     assert signing.normalise_dn(r"CN=a\,b,OU=07") == (("CN", r"a\,b"), ("OU", "07"))
@@ -704,6 +752,7 @@ def test_normalise_dn() -> None:
 
 
 def test_load_key_and_certificate_pem_and_der(pki_dir: Path, tmp_path: Path) -> None:
+    """A private key and a certificate load from PEM and from DER alike."""
     pem_key = signing.load_private_key(pki_dir / "xml-sign-90B3D51F30010000-ds.key.pem")
     der_key = signing.load_private_key(pki_dir / "xml-sign-90B3D51F30010000-ds.key")
     assert pem_key.private_numbers() == der_key.private_numbers()
@@ -714,6 +763,8 @@ def test_load_key_and_certificate_pem_and_der(pki_dir: Path, tmp_path: Path) -> 
 
 
 def test_bad_key_material_is_a_config_error(pki_dir: Path, tmp_path: Path) -> None:
+    """Junk PEM, an RSA key (not P-256) or a key that does not belong to the certificate is a configuration
+    error, not a crash."""
     junk = tmp_path / "junk.pem"
     junk.write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
     with pytest.raises(ConfigError):
@@ -750,6 +801,7 @@ def _xmlsec1(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_xmlsec1_verifies_what_hanota_signs(
     sample: str, requests_dir: Path, pki_dir: Path, supplier_signer: Signer, tmp_path: Path
 ) -> None:
+    """xmlsec1, an independent implementation, verifies every sample as hanota signs it."""
     signed_file = tmp_path / "signed.xml"
     signed_file.write_bytes(supplier_signer.sign((requests_dir / sample).read_bytes()))
     result = _xmlsec1(
@@ -763,6 +815,7 @@ def test_xmlsec1_verifies_what_hanota_signs(
 def test_xmlsec1_refuses_a_tampered_document(
     requests_dir: Path, pki_dir: Path, supplier_signer: Signer, tmp_path: Path
 ) -> None:
+    """xmlsec1 refuses a hanota-signed document changed after signing (so the check above can fail)."""
     signed = supplier_signer.sign((requests_dir / SERVED_SAMPLES[0]).read_bytes())
     signed_file = tmp_path / "signed.xml"
     signed_file.write_bytes(signed.replace(b"00-DB-12-34-56-78-90-A4", b"00-DB-12-34-56-78-90-A5"))
@@ -797,6 +850,8 @@ def test_xmlsec1_agrees_on_the_reference_canonicalisation(
 def test_xmlsec1_verifies_the_dcc_boxed_responses(
     name: str, certificate: str, responses_dir: Path, pki_dir: Path
 ) -> None:
+    """xmlsec1 verifies DCC Boxed's own signed responses with their certificates (the samples the tests rely
+    on are genuine)."""
     result = _xmlsec1("--verify", "--pubkey-cert-pem", pki_dir / certificate, responses_dir / name)
     assert result.returncode == 0, result.stderr
 
@@ -837,6 +892,8 @@ def test_hanota_verifies_what_xmlsec1_signs(
 
 
 def test_signed_data_is_the_inclusive_canonical_document(signed: bytes, request_verifier: Verifier) -> None:
+    """What a verification returns as signed data is exactly what the DigestValue digests, and its root is the
+    sr:Request."""
     verified = request_verifier.verify(signed, now=NOW)
     digest = parse_document(signed, max_bytes=MAX_REQUEST_BYTES).findtext(
         f"{DS}Signature/{DS}SignedInfo/{DS}Reference/{DS}DigestValue"

@@ -53,6 +53,7 @@ def _refused(data: bytes, match: str) -> InputError:
 
 
 def test_a_plain_request_parses() -> None:
+    """A minimal well-formed request parses to its sr:Request root and validates against the schema."""
     root = parse_document(MINIMAL_REQUEST, max_bytes=MAX)
     assert root.tag == xmlparse.SR + "Request"
     validate_schema(root)
@@ -65,16 +66,19 @@ def test_xxe_sample_is_refused(responses_dir: Path) -> None:
 
 
 def test_billion_laughs_is_refused_quickly() -> None:
+    """A billion-laughs document is refused for its DOCTYPE in under a second, before any entity is expanded."""
     started = time.perf_counter()
     _refused(BILLION_LAUGHS, "DOCTYPE")
     assert time.perf_counter() - started < 1
 
 
 def test_doctype_without_entities_is_refused() -> None:
+    """Any DOCTYPE is refused, even one declaring no entity."""
     _refused(b'<?xml version="1.0"?><!DOCTYPE Request><Request/>', "DOCTYPE")
 
 
 def test_external_dtd_is_refused_and_never_fetched(listener: Any) -> None:
+    """A DOCTYPE naming an external DTD is refused and the DTD's URL is never connected to."""
     document = f'<?xml version="1.0"?><!DOCTYPE r SYSTEM "{listener.url}/evil.dtd"><r>x</r>'.encode()
     _refused(document, "DOCTYPE")
     time.sleep(0.3)
@@ -116,44 +120,55 @@ def test_billion_laughs_through_the_parser_itself_does_not_expand() -> None:
 
 
 def test_oversized_is_too_large() -> None:
+    """A document one byte over the limit is too large (its own response code); exactly at the limit it
+    parses."""
     with pytest.raises(TooLarge) as info:
         parse_document(MINIMAL_REQUEST, max_bytes=len(MINIMAL_REQUEST) - 1)
     assert info.value.code == codes.REQUEST_TOO_LARGE
-    assert parse_document(MINIMAL_REQUEST, max_bytes=len(MINIMAL_REQUEST)) is not None
+    assert parse_document(MINIMAL_REQUEST, max_bytes=len(MINIMAL_REQUEST)).tag == xmlparse.SR + "Request"
 
 
 @pytest.mark.parametrize("data", [b"hello", b"{}", b"<a>", b"<a></b>", b"\x00\x01", b"<sr:x/>"])
 def test_not_xml_is_refused(data: bytes) -> None:
+    """Text, JSON, unclosed or mismatched tags, control bytes and an undeclared prefix are refused as not
+    well-formed."""
     _refused(data, "not well-formed")
 
 
 @pytest.mark.parametrize("data", [b"", b"   \n"])
 def test_empty_is_refused(data: bytes) -> None:
+    """An empty or blank body is refused as empty."""
     _refused(data, "empty")
 
 
 def test_utf16_is_refused() -> None:
+    """A UTF-16 document is refused: DUIS is UTF-8."""
     _refused('<?xml version="1.0" encoding="UTF-16"?><a/>'.encode("utf-16"), "UTF-8")
 
 
 def test_other_declared_encodings_are_refused() -> None:
+    """A document declaring another encoding than UTF-8 (ISO-8859-1) is refused."""
     _refused(b'<?xml version="1.0" encoding="ISO-8859-1"?><a>\xe9</a>', "UTF-8")
 
 
 def test_processing_instruction_before_the_root_is_refused() -> None:
+    """A processing instruction before the root (a stylesheet) is refused."""
     _refused(b'<?xml version="1.0"?><?xml-stylesheet href="http://x/y.xsl"?><a/>', "processing instruction")
 
 
 def test_processing_instruction_inside_is_refused() -> None:
+    """A processing instruction inside the document is refused."""
     _refused(b"<a><b><?php echo 1; ?></b></a>", "processing instruction")
 
 
 def test_a_utf8_bom_and_comments_are_fine() -> None:
+    """A UTF-8 byte order mark and comments, before and inside the root, are accepted."""
     root = parse_document(b"\xef\xbb\xbf<!-- hello --><a><!-- c --><b/></a>", max_bytes=MAX)
     assert root.tag == "a"
 
 
 def test_parse_document_takes_bytes_only() -> None:
+    """The parser takes bytes only: a str (already decoded, encoding unknown) is a TypeError."""
     with pytest.raises(TypeError):
         parse_document(MINIMAL_REQUEST.decode(), max_bytes=MAX)  # type: ignore[arg-type]
 
@@ -168,6 +183,8 @@ def test_a_huge_text_node_parses() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_input_errors(data: bytes) -> None:
+    """Whatever bytes arrive, parsing either succeeds or raises an InputError with a known response code;
+    nothing else escapes."""
     error: HanotaError | None = None
     try:
         parse_document(data, max_bytes=200)
@@ -182,6 +199,8 @@ def test_arbitrary_bytes_raise_only_input_errors(data: bytes) -> None:
 
 
 def test_schema_invalid_is_refused() -> None:
+    """A well-formed request the schema refuses (CommandVariant 10) is E100, naming the schema and the
+    element."""
     root = parse_document(
         MINIMAL_REQUEST.replace(b">8</sr:CommandVariant>", b">10</sr:CommandVariant>"), max_bytes=MAX
     )
@@ -260,10 +279,13 @@ def test_schema_loading_reads_only_bundled_files_and_no_network(monkeypatch: pyt
     ],
 )
 def test_the_schema_resolver_refuses_anything_not_bundled(url: str | None) -> None:
+    """The schema resolver resolves no URL, path or file URL outside the bundled schema files (never the
+    network, never /etc)."""
     assert xmlparse.bundled_schema_path(url) is None
 
 
 def test_the_schema_resolver_serves_bundled_files_and_the_dtds() -> None:
+    """The resolver maps bundled schemas and the W3C DTDs to the bundled copies, all of which exist."""
     assert (
         xmlparse.bundled_schema_path(str(xmlparse.SCHEMA_DIR / "mmc-5.4.xsd"))
         == xmlparse.SCHEMA_DIR / "mmc-5.4.xsd"
@@ -297,6 +319,7 @@ def test_bundled_schema_is_the_public_one() -> None:
 
 @pytest.mark.shared
 def test_request_samples_are_schema_valid(requests_dir: Path) -> None:
+    """Every public DCC Boxed request sample parses and validates against the bundled schema."""
     for sample in sorted(requests_dir.glob("*.XML")):
         validate_schema(parse_document(sample.read_bytes(), max_bytes=MAX))
 
@@ -313,6 +336,7 @@ def test_request_samples_are_schema_valid(requests_dir: Path) -> None:
     ],
 )
 def test_response_samples_against_the_schema(responses_dir: Path, name: str, valid: bool) -> None:
+    """DCC Boxed's valid response samples validate; the invalid one is refused, naming its bad SRV."""
     root = parse_document((responses_dir / name).read_bytes(), max_bytes=MAX)
     if valid:
         validate_schema(root)

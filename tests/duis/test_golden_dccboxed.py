@@ -191,6 +191,8 @@ def _schema_enumeration(type_name: str) -> set[str]:
 
 
 def test_header_and_body_elements_are_in_dcc_boxeds_order(boxed: Boxed, theirs: bytes) -> None:
+    """Our 8.2 response has DCC Boxed's element order: Header, Body, Signature; RequestID, ResponseCode,
+    ResponseDateTime; ServiceReference, ServiceReferenceVariant, DSPInventory; schema 5.4, both valid."""
     ours_root, their_root = _root(boxed.read_inventory_sample()), _root(theirs)
     for root in (ours_root, their_root):
         validate_schema(root)
@@ -212,6 +214,8 @@ def test_header_and_body_elements_are_in_dcc_boxeds_order(boxed: Boxed, theirs: 
 def test_device_elements_are_in_schema_order_and_first_is_the_one_asked_for(
     boxed: Boxed, theirs: bytes
 ) -> None:
+    """In our inventory, and in DCC Boxed's, each device's elements follow the schema's order, and our first
+    device is the one asked for."""
     schema = _schema_device_sequence()
     ours_root = _root(boxed.read_inventory_sample())
     devices = _devices(ours_root)
@@ -278,6 +282,9 @@ def test_a_4g_hub_reads_exactly_as_dcc_boxeds(boxed: Boxed, theirs: bytes) -> No
 
 
 def test_value_formats_are_dcc_boxeds(boxed: Boxed, theirs: bytes, theirs_4g: bytes) -> None:
+    """Our values are written as DCC Boxed writes them (millisecond Z timestamps, Z dates, schema enumerations
+    for region, connectivity, status, HAN variant, CHTS and GBCS versions), and the hub's facts are filled on
+    our CHF."""
     regions = _schema_enumeration("CSPRegion")
     assert {"4G North", "4G Central", "4G South"} <= regions
     connectivity = _schema_enumeration("Connectivity")
@@ -339,6 +346,9 @@ def _used_prefixes(root: etree._Element) -> set[str | None]:
 
 
 def test_namespace_prefixes_and_declarations(boxed: Boxed, theirs: bytes) -> None:
+    """We use DCC Boxed's prefixes (sr: for DUIS, ds: on a signature declaring only ds), no default namespace,
+    and declare only sr on the root; DCC Boxed's unused ns3 and ra declarations are the one known difference.
+    """
     ours_data = boxed.read_inventory_sample()
     ours_root, their_root = _root(ours_data), _root(theirs)
     # the same prefixes for the same things: sr: for DUIS, ds: for XMLDSig, no default namespace
@@ -370,6 +380,8 @@ def _shape(el: etree._Element) -> list[tuple[str, dict[str, str]]]:
 
 
 def test_signature_has_dcc_boxeds_shape(boxed: Boxed, theirs: bytes) -> None:
+    """Our signature has DCC Boxed's element structure and names the same DSP certificate; the only difference
+    is the SignatureValue on one line, not wrapped at 76."""
     ours_sig, their_sig = (_root(d).find(DS + "Signature") for d in (boxed.read_inventory_sample(), theirs))
     assert ours_sig is not None and their_sig is not None
     assert _shape(ours_sig) == _shape(their_sig)

@@ -50,6 +50,7 @@ def _body_choice() -> list[tuple[str, str]]:
 
 
 def test_the_table_has_every_srv_of_the_schema_in_its_order() -> None:
+    """The SRV table has a row for each of the schema's 129 SRVs, in the schema's order."""
     enumeration = _srv_enumeration()
     assert len(enumeration) == 129
     assert [row.srv for row in codes.SRV_ROWS] == [srv for srv, _ in enumeration]
@@ -57,6 +58,7 @@ def test_the_table_has_every_srv_of_the_schema_in_its_order() -> None:
 
 
 def test_command_variants_are_the_schemas_comments() -> None:
+    """Each SRV row's command variants are those the schema's comment lists for it."""
     enumeration = dict(_srv_enumeration())
     assert all(enumeration.values()), "every SRV has a CV comment"
     for row in codes.SRV_ROWS:
@@ -77,6 +79,8 @@ def test_body_elements_are_the_request_body_choice_in_srv_order() -> None:
 
 
 def test_the_five_served_srvs_keep_their_rows() -> None:
+    """The five served SRVs keep their names and body elements, and the SRVs the table had before keep their
+    roles and command variants, unserved."""
     served = {row.srv: row for row in codes.served_srvs()}
     assert list(served) == ["11.4", "11.1", "8.2", "8.4", "12.2"]
     assert served["11.4"].name == "Update PPMID Firmware (here: PPMIDs and IHDs)"
@@ -125,6 +129,9 @@ def test_assumed_rows_are_marked_and_open_to_every_role() -> None:
     ],
 )
 def test_routing_code(srv: str, cv: int, at_d: str | None, at_s: str, at_t: str) -> None:
+    """An SRV with a command variant is answered, per URL (serviceD, S, T), by its handler, E13 (another
+    URL's), E45 (device service not provided), E46 (non-device SRV not provided) or E12 (not a CV of the SRV).
+    """
     row = codes.srv_row(srv)
     assert row is not None
     got = [codes.routing_code(service, row, cv) for service in codes.WebService]
@@ -154,6 +161,8 @@ def test_every_command_variant_has_one_web_service() -> None:
 
 
 def test_every_srv_answers_a_code_of_the_table_on_every_url() -> None:
+    """Every SRV with every command variant 1-9 at every URL gets a known response code, except the served
+    SRVs with CV 8 at serviceD, which go to their handlers."""
     served = {row.srv for row in codes.served_srvs()}
     for row in codes.SRV_ROWS:
         for cv in range(1, 10):
@@ -166,6 +175,8 @@ def test_every_srv_answers_a_code_of_the_table_on_every_url() -> None:
 
 
 def test_markdown_says_what_each_url_answers() -> None:
+    """The rendered table says what each URL answers per command variant (4.1.1, 8.2), and marks the E45 and
+    E46 codes as assumed."""
     markdown = codes.render_markdown()
     assert "| 4.1.1 | Read Instantaneous Import Registers | 1, 2, 3 | ED GS GT IS |" in markdown
     line = next(line for line in markdown.splitlines() if line.startswith("| 4.1.1 |"))

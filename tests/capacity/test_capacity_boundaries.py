@@ -19,6 +19,8 @@ def _imports(package: str) -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module == "hanota":  # from hanota import lifecycle
+                names.update(f"hanota.{alias.name}" for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names.add(node.module)
         out[path.name] = names
@@ -28,8 +30,11 @@ def _imports(package: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("package", "allowed"),
     [
-        ("network", ("hanota.network", "hanota.clock", "hanota.errors")),
-        ("capacity", ("hanota.capacity", "hanota.network", "hanota.clock", "hanota.errors")),
+        ("network", ("hanota.network", "hanota.clock", "hanota.errors", "hanota.lifecycle")),
+        (
+            "capacity",
+            ("hanota.capacity", "hanota.network", "hanota.clock", "hanota.errors", "hanota.lifecycle"),
+        ),
     ],
 )
 def test_hanota_imports_stay_inside_the_allowed_packages(package: str, allowed: tuple[str, ...]) -> None:

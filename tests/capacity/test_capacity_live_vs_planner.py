@@ -86,8 +86,8 @@ def _live_region(
     """
     fleet = next(f for f in build_fleet(scenario) if f.region is region)
     engine = NetworkEngine(scenario.profile, region, seed=scenario.seed + 1_000)
-    due = [(0.0, d) for d in _rebatch(fleet.competing, 2, f"live-{region}-esme")]
-    due += [(60.0 * k, d) for k, d in enumerate(_rebatch(fleet.han, 5, f"live-{region}-han"))]
+    due = [(0.0, d) for d in _rebatch(fleet.competing, 2, f"live-{region.key}-esme")]
+    due += [(60.0 * k, d) for k, d in enumerate(_rebatch(fleet.han, 5, f"live-{region.key}-han"))]
     submitted: dict[str, float] = {}
     activated: dict[str, float] = {}
     clock: Clock
@@ -130,7 +130,7 @@ def planned() -> dict[Region, tuple[np.ndarray, int]]:
 
 
 @pytest.mark.parametrize("clock", [ManualClock, ScaledClock], ids=["manual-clock", "scaled-clock"])
-@pytest.mark.parametrize("region", list(Region), ids=str)
+@pytest.mark.parametrize("region", list(Region), ids=lambda r: r.key)
 def test_live_gateway_and_planner_agree_within_sampling_noise(
     planned: dict[Region, tuple[np.ndarray, int]], region: Region, clock: type[Clock]
 ) -> None:

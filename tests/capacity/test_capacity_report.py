@@ -75,7 +75,7 @@ def test_the_html_report_leads_with_the_answer_per_region(
     lines = headline(result)
     assert len(lines) == 3
     for r, line in zip(result.regions, lines, strict=True):
-        assert line.startswith(f"{r.region}: ")
+        assert line.startswith(f"{r.region.key}: ")
         assert f"90 % within {r.han.percentiles_h[90]:,.1f} h" in line
         assert line.endswith(f"binding bottleneck: {r.binding_label}")
         assert html.escape(line) in page

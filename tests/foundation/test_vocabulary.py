@@ -66,18 +66,23 @@ class Finding:
 
 
 # (file relative to src/hanota, word) → why the word there is not the lifecycle's
-HOMONYMS: dict[tuple[str, str], str] = {}
+HOMONYMS: dict[tuple[str, str], str] = {
+    ("network/wan.py", "pending"): "a `Transfer` slot: targets with the image at their hub not yet picked up",
+    ("alerts/states.py", "pending"): "an alert's delivery (`AlertDelivery`), not a distribution job's status",
+    ("alerts/states.py", "dead"): "an alert's delivery (dead-lettered), not a distribution job's status",
+    ("cli/ssi.py", "accepted"): "a column header of `hanota billing`: the requests accepted, counted",
+    ("ssi/alert_pages.py", "queued"): "the audit detail of a redelivery: how many alerts were queued again",
+}
 
 # Files not yet moved onto the vocabulary (issue 14, item 2, under way); each leaves this set when it is.
 NOT_YET: frozenset[str] = frozenset(
     {
-        "anomaly/guard.py", "anomaly/quarantine.py", "api/anomaly.py", "capacity/planner.py",
-        "capacity/scenario.py", "cli/anomaly.py", "cli/demo.py", "cli/ssi.py",
+        "anomaly/guard.py", "anomaly/quarantine.py", "api/anomaly.py",
+        "cli/anomaly.py",
         "dsp/service.py",
         "duis/responses.py", "estate/catalogue.py", "estate/dccboxed.py",
-        "estate/generate.py", "network/events.py", "network/profile.py", "network/wan.py",
-        "ssi/alert_pages.py", "ssi/anomaly_pages.py", "ssi/billing.py", "ssi/charts.py", "ssi/queries.py",
-        "ssi/request_pages.py", "ssi/templates/_progress.html", "supplier/receiver.py",
+        "estate/generate.py",
+        "supplier/receiver.py",
     }
 )  # fmt: skip
 

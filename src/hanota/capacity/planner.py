@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from hanota.capacity.fleet import RegionFleet, iter_fleet
 from hanota.capacity.scenario import Scenario
-from hanota.network import EngineStats, FailureReason, NetworkEngine, Region, TargetResults
+from hanota.lifecycle import Region
+from hanota.network import EngineStats, FailureReason, NetworkEngine, TargetResults
 from hanota.network.outcomes import OUTCOME_REASONS, SUCCESS
 
 FloatArray = npt.NDArray[np.float64]
@@ -192,8 +193,8 @@ def _measure(fleet: RegionFleet, engine: NetworkEngine) -> _RegionRun:
     han = [engine.results(d.distribution_id) for d in fleet.han]
     competing = [engine.results(d.distribution_id) for d in fleet.competing]
     everyone = han + competing
-    dl_s = _cat(everyone, "download_start")
-    dl_e = _cat(everyone, "transfer_end")
+    dl_s = _cat([p.download_start for p in everyone])
+    dl_e = _cat([p.transfer_end for p in everyone])
     has = ~np.isnan(dl_s)
     mean, tail = _stages(han)
     return _RegionRun(
@@ -205,7 +206,7 @@ def _measure(fleet: RegionFleet, engine: NetworkEngine) -> _RegionRun:
         han=_completion(han),
         competing=_completion(competing) if competing else None,
         han_outcome=np.concatenate([p.outcome for p in han]),
-        han_activated=_cat(han, "activated"),
+        han_activated=_cat([p.activated for p in han]),
         stage_mean_h=mean,
         stage_tail_h=tail,
         wan=engine.wan_intervals(),
@@ -217,10 +218,11 @@ def _measure(fleet: RegionFleet, engine: NetworkEngine) -> _RegionRun:
     )
 
 
-def _cat(parts: list[TargetResults], field: str) -> FloatArray:
-    if not parts:
+def _cat(columns: list[FloatArray]) -> FloatArray:
+    """One column of several distributions' `TargetResults`, end to end (empty for none)."""
+    if not columns:
         return np.zeros(0)
-    return np.concatenate([getattr(p, field) for p in parts])
+    return np.concatenate(columns)
 
 
 def _completion(parts: list[TargetResults]) -> Completion:
@@ -228,7 +230,7 @@ def _completion(parts: list[TargetResults]) -> Completion:
     if not parts:
         return Completion.of(0, np.zeros(0))
     outcome = np.concatenate([p.outcome for p in parts])
-    activated = _cat(parts, "activated")
+    activated = _cat([p.activated for p in parts])
     submitted = np.concatenate([np.full(len(p.outcome), p.submitted) for p in parts])
     ok = outcome == SUCCESS
     return Completion.of(n, (activated[ok] - submitted[ok]) / 3600.0)
@@ -248,12 +250,12 @@ def _stages(parts: list[TargetResults]) -> tuple[dict[str, float], dict[str, flo
     if not ok.any():
         return nothing, dict(nothing)
     submitted = np.concatenate([np.full(len(p.outcome), p.submitted) for p in parts])[ok]
-    wan_start = _cat(parts, "wan_start")[ok]
-    ready = _cat(parts, "ready")[ok]
-    pickup = _cat(parts, "pickup")[ok]
-    dl_start = _cat(parts, "download_start")[ok]
-    end = _cat(parts, "transfer_end")[ok]
-    act = _cat(parts, "activated")[ok]
+    wan_start = _cat([p.wan_start for p in parts])[ok]
+    ready = _cat([p.ready for p in parts])[ok]
+    pickup = _cat([p.pickup for p in parts])[ok]
+    dl_start = _cat([p.download_start for p in parts])[ok]
+    end = _cat([p.transfer_end for p in parts])[ok]
+    act = _cat([p.activated for p in parts])[ok]
     spans = {
         "wan_queue": wan_start - submitted,
         "wan_transfer": ready - wan_start,

@@ -15,7 +15,8 @@ import numpy as np
 
 from hanota.capacity.planner import STAGES, PlanResult
 from hanota.capacity.sweep import SweepResult
-from hanota.network import FailureReason, Region
+from hanota.lifecycle import Region
+from hanota.network import FailureReason
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +70,7 @@ def completion_plot(result: PlanResult, path: Path) -> Path:
         if not len(done):
             continue
         share = np.arange(1, len(done) + 1) / r.han.targets
-        ax.plot(done, share * 100, **_style(r.region), label=f"{r.region} ({r.devices:,} devices)")
+        ax.plot(done, share * 100, **_style(r.region), label=f"{r.region.key} ({r.devices:,} devices)")
         for p, v in r.han.percentiles_h.items():
             ax.plot(
                 [v],
@@ -93,7 +94,7 @@ def done_per_hour_plot(result: PlanResult, path: Path) -> Path:
     fig, (ax,) = _figure()
     hours = result.series.hours
     for region, counts in result.series.updated.items():
-        ax.step(hours, counts, where="post", **_style(region), label=str(region))
+        ax.step(hours, counts, where="post", **_style(region), label=region.key)
     _shade_windows(ax, result)
     ax.set_xlabel("hours after the epoch (shaded: WAN window)")
     ax.set_ylabel("devices updated per hour")
@@ -119,7 +120,7 @@ def utilisation_plot(result: PlanResult, path: Path) -> Path:
     )
     for ax, (series, scale, label) in zip(axes, panels, strict=True):
         for region, values in series.items():
-            ax.step(hours, values * scale, where="post", **_style(region), label=str(region))
+            ax.step(hours, values * scale, where="post", **_style(region), label=region.key)
         _shade_windows(ax, result)
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
@@ -134,7 +135,7 @@ def utilisation_plot(result: PlanResult, path: Path) -> Path:
 def failures_plot(result: PlanResult, path: Path) -> Path:
     """Share of each region's devices that failed, stacked by reason."""
     fig, (ax,) = _figure(height=3.2)
-    names = [str(r.region) for r in result.regions]
+    names = [r.region.key for r in result.regions]
     left = np.zeros(len(result.regions))
     for reason in FailureReason:
         shares = np.array([r.failures[reason] / r.devices * 100 for r in result.regions])
@@ -153,7 +154,7 @@ def stages_plot(result: PlanResult, path: Path) -> Path:
     labels = []
     rows = []
     for r in result.regions:
-        labels += [f"{r.region} (mean)", f"{r.region} (≥ p90)"]
+        labels += [f"{r.region.key} (mean)", f"{r.region.key} (≥ p90)"]
         rows += [r.stage_mean_h, r.stage_tail_h]
     left = np.zeros(len(rows))
     for key, label in STAGES.items():
@@ -184,8 +185,8 @@ def sweep_plot(sweep: SweepResult, path: Path) -> Path:
             p50 = [pt.regions[region].percentiles_h[50] for pt in sweep.points if region in pt.regions]
             if p90:
                 colour, marker = REGION_COLOURS[region], REGION_MARKERS[region]
-                ax.plot(x, p90, marker=marker, color=colour, label=f"{region} p90")
-                ax.plot(x, p50, marker=marker, linestyle="--", color=colour, label=f"{region} p50")
+                ax.plot(x, p90, marker=marker, color=colour, label=f"{region.key} p90")
+                ax.plot(x, p50, marker=marker, linestyle="--", color=colour, label=f"{region.key} p50")
                 drawn += p90 + p50
     else:
         second = sweep.params[1]

@@ -65,7 +65,7 @@ def completion_rows(result: PlanResult) -> list[dict[str, Any]]:
         for cls, done, binding in classes:
             rows.append(
                 {
-                    "region": str(r.region),
+                    "region": r.region.key,
                     "class": cls.value,
                     "targets": done.targets,
                     "updated": done.updated,
@@ -93,7 +93,7 @@ def stage_rows(result: PlanResult) -> list[dict[str, Any]]:
     """One row per region and stage."""
     return [
         {
-            "region": str(r.region),
+            "region": r.region.key,
             "stage": key,
             "bottleneck": label,
             "mean_h": r.stage_mean_h[key],
@@ -108,7 +108,7 @@ def bottleneck_rows(result: PlanResult) -> list[dict[str, Any]]:
     """One row per region: the capacity of each bottleneck and how hard it was used."""
     return [
         {
-            "region": str(r.region),
+            "region": r.region.key,
             "hubs": r.hubs,
             "wan_sessions": r.sessions,
             "wan_bitrate_bps": r.bitrate_bps,
@@ -132,7 +132,7 @@ def failure_rows(result: PlanResult) -> list[dict[str, Any]]:
     """One row per region and failure reason."""
     return [
         {
-            "region": str(r.region),
+            "region": r.region.key,
             "reason": reason.value,
             "count": r.failures[reason],
             "share": r.failures[reason] / r.devices,
@@ -152,7 +152,7 @@ def hourly_rows(result: PlanResult) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "hour": hour,
-                    "region": str(region),
+                    "region": region.key,
                     "updated": int(s.updated[region][k]),
                     "updated_cumulative": int(cumulative[k]),
                     "wan_busy": float(s.wan_busy[region][k]),
@@ -169,7 +169,7 @@ def sweep_rows(sweep: SweepResult) -> list[dict[str, Any]]:
     rows = []
     for pt in sweep.points:
         params = {p.name: label for p, label in zip(sweep.params, pt.labels, strict=True)}
-        entries = [(str(r), done, STAGES[pt.binding[r]]) for r, done in pt.regions.items()]
+        entries = [(r.key, done, STAGES[pt.binding[r]]) for r, done in pt.regions.items()]
         entries.append(("all", pt.overall, ""))
         for name, done, binding in entries:
             rows.append(
@@ -228,7 +228,7 @@ def print_result(result: PlanResult, console: Console) -> None:
     stages = Table(title="Where the time goes: mean hours per stage (all updated / slowest tenth)")
     stages.add_column("stage")
     for r in result.regions:
-        stages.add_column(str(r.region), justify="right")
+        stages.add_column(r.region.key, justify="right")
     for key, label in STAGES.items():
         stages.add_row(
             label, *(f"{_h(r.stage_mean_h[key])} / {_h(r.stage_tail_h[key])}" for r in result.regions)
@@ -238,7 +238,7 @@ def print_result(result: PlanResult, console: Console) -> None:
     bott = Table(title="Bottlenecks: capacity and how hard it was used")
     bott.add_column("bottleneck")
     for r in result.regions:
-        bott.add_column(str(r.region), justify="right", no_wrap=True)
+        bott.add_column(r.region.key, justify="right", no_wrap=True)
     rows = bottleneck_rows(result)
     for label, key, fmt in _BOTTLENECK_LINES:
         bott.add_row(label, *(fmt(b[key]) for b in rows))
@@ -247,7 +247,7 @@ def print_result(result: PlanResult, console: Console) -> None:
     fails = Table(title="Devices failing, by reason (share of the region's devices)")
     fails.add_column("reason")
     for r in result.regions:
-        fails.add_column(str(r.region), justify="right")
+        fails.add_column(r.region.key, justify="right")
     for reason in FailureReason:
         fails.add_row(reason.value, *(_pct(r.failures[reason] / r.devices) for r in result.regions))
     console.print(fails)
@@ -260,7 +260,7 @@ def print_sweep(sweep: SweepResult, console: Console) -> None:
         table.add_column(p.name, overflow="fold")
     regions = list(sweep.points[0].regions) if sweep.points else []
     for region in regions:
-        table.add_column(str(region), justify="right", no_wrap=True)
+        table.add_column(region.key, justify="right", no_wrap=True)
     table.add_column("all", justify="right", no_wrap=True)
     for pt in sweep.points:
         cells = [
@@ -360,7 +360,7 @@ def headline(result: PlanResult) -> list[str]:
     for r in result.regions:
         p = r.han.percentiles_h
         lines.append(
-            f"{r.region}: {r.devices:,} devices, {r.han.updated_share:.1%} updated; half of them within "
+            f"{r.region.key}: {r.devices:,} devices, {r.han.updated_share:.1%} updated; half of them within "
             f"{_h(p[50])} h, 90 % within {_h(p[90])} h ({_days(p[90])}), 99 % within {_h(p[99])} h "
             f"({_days(p[99])}); binding bottleneck: {r.binding_label}"
         )

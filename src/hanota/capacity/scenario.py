@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from hanota.errors import ConfigError
-from hanota.network import NetworkProfile, ProfileError, Region, default_profile
+from hanota.lifecycle import Region
+from hanota.network import NetworkProfile, ProfileError, default_profile
 from hanota.network.profile import check_integer, check_number, merge_overrides
 
 MAX_TARGETS_PER_REQUEST = 50_000
@@ -53,6 +54,10 @@ MAX_TARGETS_PER_REQUEST = 50_000
 
 MAX_FLEET = 1_000_000
 """The planner's design limit on HAN targets per scenario."""
+
+
+_REGION_KEYS: dict[str, Region] = {region.key: region for region in Region}
+"""A region by its name in a scenario: exactly its `Region.key`, as in the network profile's tables."""
 
 
 class ScenarioError(ConfigError):
@@ -72,7 +77,7 @@ _DEFAULTS: dict[str, Any] = {
         "devices_per_hub": 1,
         "sleepy_share": 0.1,
         "hw_out_of_range_share": 0.0,
-        "region_shares": {"north": 1.0, "central": 1.0, "south": 1.0},
+        "region_shares": {region.key: 1.0 for region in Region},
     },
     "image": {"size_bytes": 250_000, "hw_min": 0x1111, "hw_max": 0x1211},
     "competing": {"hub_share": 0.0, "image_size_bytes": 300_000, "gsme_share": 0.5, "submit_at_h": 0.0},
@@ -209,10 +214,9 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
     shares = f["region_shares"]
     region_shares: dict[Region, float] = {}
     for key, value in shares.items():
-        try:
-            region = Region(key)
-        except ValueError as exc:
-            raise ScenarioError(f"unknown region {key!r} in fleet.region_shares") from exc
+        region = _REGION_KEYS.get(key)
+        if region is None:
+            raise ScenarioError(f"unknown region {key!r} in fleet.region_shares")
         region_shares[region] = _number(value, f"fleet.region_shares.{key}")
     total = sum(region_shares.values())
     if total <= 0:

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 from hanota.capacity.planner import Completion, run_scenario
 from hanota.capacity.scenario import Scenario, ScenarioError
-from hanota.network import Region
+from hanota.lifecycle import Region
 
 MAX_POINTS = 100
 
-_REGION_SESSIONS = tuple(("network", "wan", region.value, "sessions") for region in Region)
+_REGION_SESSIONS = tuple(("network", "wan", region.key, "sessions") for region in Region)
 
 _ALIASES: dict[str, tuple[tuple[tuple[str, ...], ...], str]] = {
     "image_size": ((("image", "size_bytes"),), "bytes"),

@@ -1,7 +1,8 @@
 """The simulated network behind each CSP: WAN → Comms Hub → ZigBee HAN.
 
-Pure: no database, no HTTP, no wall clock; it imports nothing of hanota but `hanota.clock` and
-`hanota.errors`. The engine (`NetworkEngine`) is shared by the live CSP gateways and the capacity planner:
+Pure: no database, no HTTP, no wall clock; it imports nothing of hanota but `hanota.clock`,
+`hanota.errors` and `hanota.lifecycle` (its `Region`, re-exported here, and the target states its events
+report). The engine (`NetworkEngine`) is shared by the live CSP gateways and the capacity planner:
 
     engine = NetworkEngine(default_profile(), Region.SOUTH, seed=7)
     engine.submit(distribution, at=0.0)
@@ -16,8 +17,9 @@ Parameters live in `profile.toml` (loaded by `load_profile`); see `engine` for t
 granularity, determinism and replay, and `live` for driving an engine from an injected clock.
 """
 
+from hanota.lifecycle import Region
 from hanota.network.distribution import DeviceClass, Distribution, PriorityClass, Target, TargetTable
-from hanota.network.engine import EngineStats, NetworkEngine, TargetResults
+from hanota.network.engine import NetworkEngine
 from hanota.network.events import ClassQueueState, Event, EventKind, FailureReason, QueueState
 from hanota.network.live import ClockDriver
 from hanota.network.outcomes import OUTCOME_REASONS, OutcomeRates
@@ -26,13 +28,13 @@ from hanota.network.profile import (
     HubProfile,
     NetworkProfile,
     ProfileError,
-    Region,
     RegionWan,
     WanLink,
     WanProfile,
     default_profile,
     load_profile,
 )
+from hanota.network.results import EngineStats, TargetResults
 from hanota.network.wan import NightWindow
 
 __all__ = [

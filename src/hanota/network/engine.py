@@ -44,6 +44,9 @@ Example (a gateway)::
         ...                                         # event.kind, event.target_id, event.reason, event.time
     engine.queue_state()                            # pending / queued / in flight / done per class
 
+The hub caches are `cache.HubCache`; what the engine reports (`TargetResults`, `EngineStats`, its
+output codes) is in `results`.
+
 Memory grows with the targets submitted (about 0.5 kB each at peak), so a long-lived gateway may start
 a fresh engine between campaigns.
 
@@ -67,27 +70,36 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from hanota.lifecycle import Region
+from hanota.network.cache import IMAGE_STRIDE, HubCache
 from hanota.network.distribution import Distribution, PriorityClass
-from hanota.network.events import ClassQueueState, Event, EventKind, FailureReason, QueueState
+from hanota.network.events import ClassQueueState, Event, QueueState
 from hanota.network.han import claim_slot, next_query
 from hanota.network.outcomes import (
     ACTIVATION_FAILURE,
     HW_MISMATCH,
-    IMAGE_DISCARDED,
     SUCCESS,
     TRANSFER_FAILURE,
     UNREACHABLE,
     draw_targets,
     hardware_mismatch,
 )
-from hanota.network.profile import REGION_CODE, NetworkProfile, Region
+from hanota.network.profile import REGION_CODE, NetworkProfile, as_region
+from hanota.network.results import (
+    OUT_ACTIVATED,
+    OUT_ACTIVATION_FAILED,
+    OUT_EVENT,
+    OUT_TRANSFERRED,
+    EngineStats,
+    TargetResults,
+    finished_times,
+)
 from hanota.network.wan import (
     CACHED,
     EVICTED,
@@ -98,6 +110,8 @@ from hanota.network.wan import (
     Transfer,
     WanQueue,
 )
+
+__all__ = ["EngineStats", "NetworkEngine", "TargetResults"]  # the results types live in `results`
 
 # WAN links of a region: its own WAN (2G/3G or long-range radio) and its 4G link (`wan.lte`).
 _LINK_WAN = 0
@@ -111,22 +125,6 @@ _WINDOW_OPEN = 3
 
 # Arrivals sort after every model event at the same time (model sequence numbers stay far below this).
 _ARRIVAL_SEQ = 1 << 62
-# Hub transfer key: hub index × stride + image index.
-_IMAGE_STRIDE = 1 << 24
-
-# Output event codes: what the `_out` heap holds per target event.
-_OUT_TRANSFERRED = 0
-_OUT_ACTIVATED = 5
-_OUT_ACTIVATION_FAILED = 6
-_OUT_EVENT: dict[int, tuple[EventKind, FailureReason | None]] = {
-    _OUT_TRANSFERRED: (EventKind.TRANSFERRED, None),
-    HW_MISMATCH: (EventKind.TRANSFER_FAILED, FailureReason.HARDWARE_VERSION_MISMATCH),
-    UNREACHABLE: (EventKind.TRANSFER_FAILED, FailureReason.DEVICE_UNREACHABLE),
-    TRANSFER_FAILURE: (EventKind.TRANSFER_FAILED, FailureReason.FILE_TRANSFER_FAILURE),
-    IMAGE_DISCARDED: (EventKind.TRANSFER_FAILED, FailureReason.FIRMWARE_IMAGE_DISCARDED),
-    _OUT_ACTIVATED: (EventKind.ACTIVATED, None),
-    _OUT_ACTIVATION_FAILED: (EventKind.ACTIVATION_FAILED, FailureReason.ACTIVATION_FAILURE),
-}
 
 _RANK = {PriorityClass.ESME_GSME: RANK_ESME_GSME, PriorityClass.HAN: RANK_HAN}
 
@@ -146,58 +144,6 @@ class _Submission:
         self.arrived = False
 
 
-@dataclass(frozen=True, slots=True)
-class TargetResults:
-    """Per-target times (virtual seconds; NaN where a stage did not happen) of one distribution.
-
-    `outcome` holds the codes of `hanota.network.outcomes` (0 success). `wan_start` is when the hub
-    transfer the target waited for started (its arrival time if the image was already cached), `ready`
-    when the image was at the hub, `pickup` the client query that found it, `download_start` /
-    `transfer_end` the download (or the failure report), `activated` the activation report, and
-    `finished` the target's last event.
-    """
-
-    distribution_id: str
-    priority: PriorityClass
-    submitted: float
-    target_ids: list[str]
-    hub_ids: list[str]
-    sleepy: npt.NDArray[np.bool_]
-    outcome: npt.NDArray[np.int8]
-    wan_start: npt.NDArray[np.float64]
-    ready: npt.NDArray[np.float64]
-    pickup: npt.NDArray[np.float64]
-    download_start: npt.NDArray[np.float64]
-    transfer_end: npt.NDArray[np.float64]
-    activated: npt.NDArray[np.float64]
-
-    @property
-    def finished(self) -> npt.NDArray[np.float64]:
-        """Time of each target's last event (NaN while unknown)."""
-        return _finished(self.transfer_end, self.activated)
-
-
-def _finished(
-    transfer_end: npt.NDArray[np.float64], activated: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Each target's last event: its activation report if it has one, else its transfer end (or NaN)."""
-    return np.where(np.isnan(activated), transfer_end, activated)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """Counters of one engine run, for utilisation reports and benchmarks."""
-
-    heap_events: int
-    hub_transfers: int
-    cache_hits: int
-    cache_evictions: int
-    cache_overflows: int
-    busy_waits: int
-    max_hub_downloads: int
-    targets: int
-
-
 class NetworkEngine:
     """The simulated WAN → Comms Hub → HAN network of one CSP region.
 
@@ -212,7 +158,7 @@ class NetworkEngine:
         if seed < 0:
             raise ValueError(f"seed must be non-negative, got {seed}")
         self.profile = profile
-        self.region = Region(region)
+        self.region = as_region(region)
         self.seed = seed
         self.emit_events = emit_events
         wan = profile.wan.region(self.region)
@@ -226,7 +172,6 @@ class NetworkEngine:
         self._unreachable_timeout = han.unreachable_timeout_s
         self._slot_limit = profile.hub.max_concurrent_downloads
         self._busy_retry = profile.hub.busy_retry_s
-        self._cache_bytes = profile.hub.cache_bytes
 
         self._now = 0.0
         self._heap: list[tuple[float, int, int, Any, Any]] = []
@@ -242,7 +187,7 @@ class NetworkEngine:
         self._image_sizes: list[int] = []
         self._image_wan_time: tuple[list[float], list[float]] = ([], [])  # per link, per image
         self._transfers: dict[int, Transfer] = {}
-        self._hub_cache: dict[int, Transfer | list[Transfer]] = {}
+        self._cache = HubCache(profile.hub.cache_bytes, self._transfers)
         self._hub_slots: dict[int, float | list[float]] = {}
         self._started: list[Transfer] = []
 
@@ -264,8 +209,6 @@ class NetworkEngine:
 
         self._heap_events = 0
         self._cache_hits = 0
-        self._evictions = 0
-        self._overflows = 0
         self._busy_waits = 0
         self._max_hub_downloads = 0
 
@@ -342,7 +285,7 @@ class NetworkEngine:
         self._process(math.inf)
         horizon = self._now
         if self._n:
-            finished = _finished(self._end[: self._n], self._act[: self._n])
+            finished = finished_times(self._end[: self._n], self._act[: self._n])
             if not np.isnan(finished).all():
                 horizon = max(horizon, float(np.nanmax(finished)))
         if self._heap:  # pragma: no cover - the loop above empties the heap
@@ -356,7 +299,7 @@ class NetworkEngine:
         """
         n = self._n
         rank = self._rank[:n]
-        done_mask = _finished(self._end[:n], self._act[:n]) <= self._now
+        done_mask = finished_times(self._end[:n], self._act[:n]) <= self._now
         pending = [0, 0]
         for sub in self._subs:
             if not sub.arrived:
@@ -431,8 +374,8 @@ class NetworkEngine:
             heap_events=self._heap_events,
             hub_transfers=len(self._started),
             cache_hits=self._cache_hits,
-            cache_evictions=self._evictions,
-            cache_overflows=self._overflows,
+            cache_evictions=self._cache.evictions,
+            cache_overflows=self._cache.overflows,
             busy_waits=self._busy_waits,
             max_hub_downloads=self._max_hub_downloads,
             targets=self._n,
@@ -444,7 +387,7 @@ class NetworkEngine:
         image = self._image_index.get(key)
         if image is None:
             image = len(self._image_sizes)
-            if image >= _IMAGE_STRIDE:
+            if image >= IMAGE_STRIDE:
                 raise ValueError("too many distinct images for one engine")
             self._image_index[key] = image
             self._image_sizes.append(size)
@@ -476,7 +419,7 @@ class NetworkEngine:
     def _event(self, time: float, code: int, g: int) -> Event:
         sub = self._subs[bisect.bisect_right(self._offsets, g) - 1]
         i = g - sub.offset
-        kind, reason = _OUT_EVENT[code]
+        kind, reason = OUT_EVENT[code]
         targets = sub.dist.targets
         return Event(time, kind, sub.dist.distribution_id, targets.target_ids[i], targets.hub_ids[i], reason)
 
@@ -516,7 +459,7 @@ class NetworkEngine:
             hub = hub_index.get(hub_id)
             if hub is None:
                 hub = hub_index[hub_id] = len(hub_index)
-            key = hub * _IMAGE_STRIDE + image
+            key = hub * IMAGE_STRIDE + image
             tr = transfers.get(key)
             if tr is None:
                 link = _LINK_4G if links is not None and links[i] else _LINK_WAN
@@ -540,7 +483,7 @@ class NetworkEngine:
                 wan_start[g] = tr.start
             else:  # CACHED: the image is at the hub already
                 self._cache_hits += 1
-                self._touch(tr)
+                self._cache.touch(tr)
                 wan_start[g] = t
                 self._on_ready(t, g, tr)
             g += 1
@@ -593,7 +536,7 @@ class NetworkEngine:
         tr.state = CACHED
         tr.ready = t
         self._busy[tr.link] -= 1
-        self._cache_insert(tr, t)
+        self._cache.insert(tr, t)
         if tr.more is None:
             g = tr.first
             tr.first = -1
@@ -656,47 +599,11 @@ class NetworkEngine:
         if outcome in (SUCCESS, ACTIVATION_FAILURE):
             act = self._act[g] = end + self._activation_delay
             if self.emit_events:
-                self._emit(end, _OUT_TRANSFERRED, g)
-                self._emit(act, _OUT_ACTIVATED if outcome == SUCCESS else _OUT_ACTIVATION_FAILED, g)
+                self._emit(end, OUT_TRANSFERRED, g)
+                self._emit(act, OUT_ACTIVATED if outcome == SUCCESS else OUT_ACTIVATION_FAILED, g)
         elif self.emit_events:
             self._emit(end, outcome, g)
 
     def _emit(self, time: float, code: int, g: int) -> None:
         self._seq += 1
         heappush(self._out, (time, self._seq, code, g))
-
-    # ------------------------------------------------------------------ hub cache
-
-    def _cache_insert(self, tr: Transfer, t: float) -> None:
-        """Put a newly arrived image in its hub's cache, evicting least recently used idle images."""
-        cache = self._hub_cache
-        held = cache.get(tr.hub)
-        if held is None:
-            cache[tr.hub] = tr
-            if tr.size > self._cache_bytes:
-                self._overflows += 1
-            return
-        images = [held, tr] if isinstance(held, Transfer) else [*held, tr]
-        total = sum(x.size for x in images)
-        if total > self._cache_bytes:
-            keep: list[Transfer] = []
-            for x in images:  # oldest first
-                if total > self._cache_bytes and x is not tr and x.pending == 0 and x.in_use_until <= t:
-                    total -= x.size
-                    x.state = EVICTED
-                    x.evicted = t
-                    del self._transfers[x.hub * _IMAGE_STRIDE + x.image]
-                    self._evictions += 1
-                else:
-                    keep.append(x)
-            images = keep
-            if total > self._cache_bytes:
-                self._overflows += 1
-        cache[tr.hub] = images[0] if len(images) == 1 else images
-
-    def _touch(self, tr: Transfer) -> None:
-        """Mark a cached image as just used (most recent in its hub's LRU order)."""
-        held = self._hub_cache.get(tr.hub)
-        if isinstance(held, list) and held[-1] is not tr:
-            held.remove(tr)
-            held.append(tr)

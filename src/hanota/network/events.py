@@ -15,14 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hanota.lifecycle import TargetState
+
 
 class EventKind(StrEnum):
-    """The stage a target event reports."""
+    """The stage a target event reports: the words of the CSP target's state it moves to
+    (`hanota.lifecycle.TargetState`, all but `queued`)."""
 
-    TRANSFERRED = "transferred"
-    TRANSFER_FAILED = "transfer_failed"
-    ACTIVATED = "activated"
-    ACTIVATION_FAILED = "activation_failed"
+    TRANSFERRED = TargetState.TRANSFERRED.value
+    TRANSFER_FAILED = TargetState.TRANSFER_FAILED.value
+    ACTIVATED = TargetState.ACTIVATED.value
+    ACTIVATION_FAILED = TargetState.ACTIVATION_FAILED.value
 
 
 class FailureReason(StrEnum):

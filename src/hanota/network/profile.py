@@ -13,12 +13,12 @@ import math
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hanota import lifecycle
 from hanota.errors import ConfigError
 from hanota.network.han import block_count, block_time
 from hanota.network.outcomes import OutcomeRates
@@ -29,23 +29,24 @@ class ProfileError(ConfigError):
     """A profile or a scenario override is malformed: unknown key, wrong type, or value out of range."""
 
 
-class Region(StrEnum):
-    """The three CSP regions."""
-
-    NORTH = "north"
-    CENTRAL = "central"
-    SOUTH = "south"
-
-
-REGION_CODE: dict[Region, int] = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOUTH: 3}
+REGION_CODE: dict[lifecycle.Region, int] = {
+    lifecycle.Region.NORTH: 1,
+    lifecycle.Region.CENTRAL: 2,
+    lifecycle.Region.SOUTH: 3,
+}
 """A region as a small integer, for seeding random streams (fixed: changing it changes every run)."""
+
+
+def as_region(region: lifecycle.Region | str) -> lifecycle.Region:
+    """`region` itself, or the region a name in any case names (`Region.parse`); ValueError otherwise."""
+    return region if isinstance(region, lifecycle.Region) else lifecycle.Region.parse(region)
 
 
 @dataclass(frozen=True, slots=True)
 class RegionWan:
     """One region's WAN: `sessions` concurrent transfers at `bitrate_bps` each."""
 
-    region: Region
+    region: lifecycle.Region
     technology: str
     sessions: int
     bitrate_bps: float
@@ -78,14 +79,16 @@ class WanProfile:
     south: RegionWan
     lte: WanLink
 
-    def region(self, region: Region | str) -> RegionWan:
-        """The WAN of `region`."""
-        return {Region.NORTH: self.north, Region.CENTRAL: self.central, Region.SOUTH: self.south}[
-            Region(region)
-        ]
+    def region(self, region: lifecycle.Region | str) -> RegionWan:
+        """The WAN of `region` (a `Region`, or its name in any case: 'north', 'North')."""
+        return {
+            lifecycle.Region.NORTH: self.north,
+            lifecycle.Region.CENTRAL: self.central,
+            lifecycle.Region.SOUTH: self.south,
+        }[as_region(region)]
 
     def link(self, name: str) -> RegionWan | WanLink:
-        """A WAN by its profile table name: a region's ('north', ...) or the 4G one ('lte')."""
+        """A WAN by its profile table name: a region's (`Region.key`: 'north', ...) or the 4G one ('lte')."""
         return self.lte if name == LTE else self.region(name)
 
 
@@ -135,7 +138,7 @@ class NetworkProfile:
     han: HanProfile
     outcomes: OutcomeRates
 
-    def wan_time(self, region: Region | str, image_size: int, *, four_g: bool = False) -> float:
+    def wan_time(self, region: lifecycle.Region | str, image_size: int, *, four_g: bool = False) -> float:
         """Seconds one WAN session of `region` (its 4G link with `four_g`) takes to carry an image to a hub."""
         wan: RegionWan | WanLink = self.wan.lte if four_g else self.wan.region(region)
         return wan_transfer_time(image_size, wan.bitrate_bps, self.wan.overhead, self.wan.session_setup_s)
@@ -155,9 +158,9 @@ class NetworkProfile:
             "wan": {
                 "overhead": self.wan.overhead,
                 "session_setup_s": self.wan.session_setup_s,
-                "north": region(self.wan.north),
-                "central": region(self.wan.central),
-                "south": region(self.wan.south),
+                lifecycle.Region.NORTH.key: region(self.wan.north),
+                lifecycle.Region.CENTRAL.key: region(self.wan.central),
+                lifecycle.Region.SOUTH.key: region(self.wan.south),
                 LTE: region(self.wan.lte),
             },
             "hub": {
@@ -324,8 +327,8 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
 
         wan_t = root.table("wan")
         regions = {}
-        for region in Region:
-            r = wan_t.table(region.value)
+        for region in lifecycle.Region:
+            r = wan_t.table(region.key)
             regions[region] = RegionWan(
                 region=region,
                 technology=r.text("technology"),
@@ -345,9 +348,9 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
         wan = WanProfile(
             overhead=wan_t.number("overhead", positive=True, maximum=MAX_OVERHEAD),
             session_setup_s=wan_t.number("session_setup_s"),
-            north=regions[Region.NORTH],
-            central=regions[Region.CENTRAL],
-            south=regions[Region.SOUTH],
+            north=regions[lifecycle.Region.NORTH],
+            central=regions[lifecycle.Region.CENTRAL],
+            south=regions[lifecycle.Region.SOUTH],
             lte=lte,
         )
         wan_t.done()
@@ -399,3 +402,10 @@ def load_profile(
 def default_profile() -> NetworkProfile:
     """The shipped profile (loaded once)."""
     return load_profile()
+
+
+def Region(name: str) -> lifecycle.Region:  # the name the CSP runner imports
+    """Transitional (issue 14): the region `name` names, in any case. `hanota.csp.runner` still imports
+    `Region` from here (where the network's own enum was) and calls it on a lowercase name; use
+    `hanota.lifecycle.Region` instead. This goes as soon as the runner does."""
+    return lifecycle.Region.parse(name)

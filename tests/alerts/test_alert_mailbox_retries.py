@@ -85,6 +85,8 @@ def test_pull_retries_a_busy_dsp_with_backoff_but_never_a_refusal(
 
 
 def test_pull_honours_retry_after_in_wall_seconds(store: Store, tmp_path: Path, db_url: str) -> None:
+    """`pull` against a DSP answering 503 with Retry-After: 2 waits at least those 2 wall seconds before
+    its one retry, then exits 1."""
     refusing = Refusing(503, retry_after=2)
     with ServerThread(refusing) as server:
         r = _pull(store, tmp_path, db_url, server.url, "--retries", "1")

@@ -142,6 +142,8 @@ SHAPES: dict[str, Callable[[socket.socket, str, str, bytes], None]] = {
 def test_a_client_that_leaves_is_one_info_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], shape: str, route: str
 ) -> None:
+    """A client that leaves mid-request (each broken body shape, each route) is logged as exactly one info
+    line naming the path, with no traceback, and the server goes on answering."""
     path, ctype, part = ROUTES[route]
     with door(tmp_path, capsys) as d:
         d.logs()
@@ -180,6 +182,8 @@ def _read_all(s: socket.socket, timeout: float) -> tuple[bytes, bool]:
 def test_a_stalled_body_is_answered_408_and_closed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A body that stops arriving is answered 408 and the connection closed after the idle timeout (not
+    kept open), logged as an idle body timeout without a traceback."""
     with door(tmp_path, capsys, body_idle_timeout_seconds=0.5, body_timeout_seconds=30) as d:
         s = d.connect()
         t0 = time.monotonic()

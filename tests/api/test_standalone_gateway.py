@@ -39,6 +39,9 @@ def free_port() -> int:
 
 
 def test_a_standalone_gateway_delivers_and_reports_over_http(tmp_path: Path) -> None:
+    """`hanota csp serve --region central` in its own process takes the DSP's file over HTTP, drives its
+    network and reports the events to the DSP over HTTP: every device ends final and the DSP writes two
+    alerts per event (S1 and S2 interested)."""
     url = f"sqlite:///{tmp_path / 'hanota.db'}"
     upgrade(url)
     engine = make_engine(url)

@@ -97,12 +97,14 @@ from hanota.network.results import (
     OUT_EVENT,
     OUT_TRANSFERRED,
     EngineStats,
+    FloatArray,
     TargetResults,
+    cache_intervals,
     finished_times,
+    wan_intervals,
 )
 from hanota.network.wan import (
     CACHED,
-    EVICTED,
     IN_FLIGHT,
     QUEUED,
     RANK_ESME_GSME,
@@ -345,28 +347,14 @@ class NetworkEngine:
             activated=self._act[s].copy(),
         )
 
-    def wan_intervals(
-        self, *, four_g: bool = False
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    def wan_intervals(self, *, four_g: bool = False) -> tuple[FloatArray, FloatArray]:
         """(start, end) of every hub transfer started so far on the region's WAN (on its 4G link with
         `four_g`)."""
-        link = _LINK_4G if four_g else _LINK_WAN
-        started = [tr for tr in self._started if tr.link == link]
-        return (
-            np.fromiter((tr.start for tr in started), np.float64, len(started)),
-            np.fromiter((tr.end for tr in started), np.float64, len(started)),
-        )
+        return wan_intervals(self._started, _LINK_4G if four_g else _LINK_WAN)
 
-    def cache_intervals(
-        self,
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    def cache_intervals(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(cached from, evicted at (inf if still held), bytes) of every image that reached a hub."""
-        cached = [tr for tr in self._started if tr.state in (CACHED, EVICTED)]
-        return (
-            np.fromiter((tr.ready for tr in cached), np.float64, len(cached)),
-            np.fromiter((tr.evicted for tr in cached), np.float64, len(cached)),
-            np.fromiter((tr.size for tr in cached), np.float64, len(cached)),
-        )
+        return cache_intervals(self._started)
 
     def stats(self) -> EngineStats:
         """Counters so far."""

@@ -1,8 +1,10 @@
-"""What a network engine reports about its targets: per-target times (`TargetResults`), the run's counters
-(`EngineStats`), and how the engine's compact output codes become the `Event`s a gateway reads."""
+"""What a network engine reports: per-target times (`TargetResults`), the run's counters (`EngineStats`),
+its WAN sessions and hub caches over time, and how its compact output codes become the `Event`s a gateway
+reads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +13,9 @@ import numpy.typing as npt
 from hanota.network.distribution import PriorityClass
 from hanota.network.events import EventKind, FailureReason
 from hanota.network.outcomes import HW_MISMATCH, IMAGE_DISCARDED, TRANSFER_FAILURE, UNREACHABLE
+from hanota.network.wan import CACHED, EVICTED, Transfer
+
+FloatArray = npt.NDArray[np.float64]
 
 # Output event codes: what the engine's output heap holds per target event. A transfer failure is coded
 # by its outcome (`hanota.network.outcomes`); the three others by these, which no outcome code uses.
@@ -79,3 +84,23 @@ class EngineStats:
     busy_waits: int
     max_hub_downloads: int
     targets: int
+
+
+def wan_intervals(started: Sequence[Transfer], link: int) -> tuple[FloatArray, FloatArray]:
+    """(start, end) of the hub transfers in `started` that went over WAN link `link`."""
+    on_link = [tr for tr in started if tr.link == link]
+    return (
+        np.fromiter((tr.start for tr in on_link), np.float64, len(on_link)),
+        np.fromiter((tr.end for tr in on_link), np.float64, len(on_link)),
+    )
+
+
+def cache_intervals(started: Sequence[Transfer]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(cached from, evicted at (inf if still held), bytes) of the hub transfers in `started` whose image
+    reached its hub."""
+    cached = [tr for tr in started if tr.state in (CACHED, EVICTED)]
+    return (
+        np.fromiter((tr.ready for tr in cached), np.float64, len(cached)),
+        np.fromiter((tr.evicted for tr in cached), np.float64, len(cached)),
+        np.fromiter((tr.size for tr in cached), np.float64, len(cached)),
+    )

@@ -221,6 +221,8 @@ def answering() -> Iterator[_Answering]:
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 def test_every_2xx_is_delivered(store: Store, answering: _Answering, status: int) -> None:
+    """A supplier endpoint answering any 2xx (200, 201, 202, 204) has the alert: each is posted once and
+    marked delivered with no error."""
     answering.status = status
     store.set_endpoint(crafted.S1, answering.url)
     store.write([pending(n, crafted.S1) for n in range(3)])

@@ -63,6 +63,9 @@ def _audit(store: Store) -> list[AnomalyAudit]:
     ],
 )
 def test_an_endpoint_must_be_a_plain_http_url(store: Store, url: str, why: str) -> None:
+    """An alert endpoint must be a plain http(s) URL of at most 500 ASCII characters, with a host and valid
+    port and no spaces, credentials or fragment; a refused one is named with its reason and nothing is written
+    or audited."""
     problem = endpoint_problem(url)
     assert problem is not None and why in problem
     with pytest.raises(InputError, match=re.escape(why)):
@@ -71,6 +74,7 @@ def test_an_endpoint_must_be_a_plain_http_url(store: Store, url: str, why: str) 
 
 
 def test_valid_endpoints_pass() -> None:
+    """Loopback, query strings, IPv6 literals and punycode hosts with long paths are valid endpoints."""
     for url in ("http://127.0.0.1:8090/smartdcc/duis", "https://alerts.example.org/dcc?who=s1",
                 "https://[::1]:8443/x", "https://xn--exmple-cua.org/" + "p" * 400):  # fmt: skip
         assert endpoint_problem(url) is None, url
@@ -101,6 +105,8 @@ def test_set_and_clear_are_audited_with_before_and_after(store: Store) -> None:
 
 
 def test_only_the_user_or_a_dcc_operator_may_change_it(store: Store) -> None:
+    """Only the User itself or an active DCC operator may change a User's endpoint: another User or a
+    suspended operator is refused, an unknown User is refused, and nothing is written."""
     with pytest.raises(AccessError, match="only a DCC operator"):
         _set(store, "https://evil.example/", actor=crafted.S2)
     with store.engine.begin() as conn:  # a suspended operator is no operator

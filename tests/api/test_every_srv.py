@@ -131,6 +131,9 @@ def walk(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Walk]:
 
 
 def test_every_srv_and_command_variant_on_every_url(walk: Walk) -> None:
+    """Each of the 129 SRVs with each of its command variants (388 pairs), sent signed to each of the three
+    URLs, gets the code the routing table gives; only the five served requests reach a handler and are
+    recorded."""
     signer = signer_for(walk.pki, WALKER)
     seen: dict[str, Counter[str]] = {url: Counter() for url in URLS}
     wrong: list[tuple[str, int, str, str, str]] = []
@@ -159,6 +162,7 @@ def test_every_srv_and_command_variant_on_every_url(walk: Walk) -> None:
 
 
 def test_a_command_variant_not_the_srvs_is_e12_everywhere(walk: Walk) -> None:
+    """A command variant the SRV does not have is E12 at all three URLs."""
     signer = signer_for(walk.pki, WALKER)
     for srv, cv in (("8.2", 1), ("5.2", 4), ("11.3", 1), ("4.1.1", 8), ("8.5", 5), ("4.1.1", 9)):
         signed = walk.request(signer, WALKER, srv, cv)

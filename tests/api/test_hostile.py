@@ -519,6 +519,8 @@ DUIS: list[Case] = [
 def test_hostile_request(
     ctx: Ctx, name: str, build: Callable[[Ctx], bytes], status: int, code: str | None
 ) -> None:
+    """Each hostile or broken request of the corpus gets its expected status and code (a signed DUIS answer,
+    or a plain-text 4xx), never a traceback, and leaves every table's rows unchanged."""
     body = build(ctx)
     before = snapshot(ctx.engine)
     r = ctx.client.post(
@@ -548,6 +550,8 @@ def test_hostile_request(
 def test_wrong_url_method_or_media_type(
     ctx: Ctx, method: str, path: str, content_type: str | None, status: int
 ) -> None:
+    """An unknown URL is 404, a GET 405, and a body that is not XML by its media type 415, and none changes
+    the store."""
     before = snapshot(ctx.engine)
     headers = {"content-type": content_type} if content_type else {}
     r = ctx.client.request(

@@ -109,6 +109,9 @@ def _post(b: Boxed, body: bytes) -> httpx.Response:
 def test_sample_signed_with_dccboxed_key_verifies(
     boxed: Boxed, shared_dir: Path, name: str, signer: str
 ) -> None:
+    """Each public request sample, signed with DCC Boxed's supplier key by hanota or by xmlsec1, verifies at
+    the live DSP and gets its SRV's expected answer (CS08, whose originator is another party, is rightly E40).
+    """
     data = _sample(shared_dir, name, boxed.next_counter())
     if signer == "hanota":
         signed = Signer(

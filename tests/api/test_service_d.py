@@ -22,6 +22,8 @@ def answer(live: Live, body: bytes) -> tuple[str, object]:
 
 
 def test_read_inventory_shows_ihd_firmware(live: Live) -> None:
+    """An 8.2 for an IHD over HTTP answers I0 with that IHD first, its firmware version and status, and the
+    other devices of its home."""
     s1 = signer_for(live.pki, c.S1)
     code, body = answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.I_OK))))
     assert code == "I0"
@@ -34,6 +36,8 @@ def test_read_inventory_shows_ihd_firmware(live: Live) -> None:
 
 
 def test_update_ppmid_firmware_over_http(live: Live) -> None:
+    """An 11.4 over HTTP for the mixed estate answers W110401 with each excluded device in the warning list of
+    its outcome, and records the three accepted devices."""
     s1 = signer_for(live.pki, c.S1)
     ids = tuple(e.device_id for e in c.MIXED)
     code, body = answer(
@@ -52,6 +56,7 @@ def test_update_ppmid_firmware_over_http(live: Live) -> None:
 
 
 def test_replayed_counter_is_refused_and_persisted(live: Live) -> None:
+    """A RequestID counter is accepted once: the same counter again, or a lower one, is E41."""
     s1 = signer_for(live.pki, c.S1)
     req = request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), counter=500)
     assert answer(live, signed(s1, req))[0] == "I0"
@@ -61,6 +66,8 @@ def test_replayed_counter_is_refused_and_persisted(live: Live) -> None:
 
 
 def test_access_control_codes(live: Live) -> None:
+    """Access control over HTTP: an SRV the User's role may not send is E2, a suspended User E3, an unknown
+    User E1, a target other than the DCC E42, a command variant not the SRV's E12."""
     other = signer_for(live.pki, c.OTHER)
     body = UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.P_OK,))
     assert answer(live, signed(other, request(c.OTHER, "11.4", body)))[0] == "E2"

@@ -15,12 +15,15 @@ from hanota.settings import Settings
 
 
 def test_system_clock_is_aware_utc() -> None:
+    """The system clock gives timezone-aware UTC times."""
     now = SystemClock().now()
     assert now.tzinfo is not None
     assert now.utcoffset() is not None and now.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
 
 
 def test_manual_clock_moves_only_when_told() -> None:
+    """A manual clock stands still until advanced or slept (sleep advances at once, never waits), and refuses
+    a naive start."""
     c = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
     assert c.now() == datetime(2026, 3, 1, tzinfo=UTC)
     c.advance(90)
@@ -32,6 +35,8 @@ def test_manual_clock_moves_only_when_told() -> None:
 
 
 def test_scaled_clock_runs_speed_times_faster() -> None:
+    """A scaled clock at speed 3600 moves about an hour of virtual time per wall second, never backwards from
+    its start; a speed of 0 is refused."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     c = ScaledClock(start, speed=3600.0)
     time.sleep(0.05)
@@ -43,6 +48,7 @@ def test_scaled_clock_runs_speed_times_faster() -> None:
 
 
 def test_utc_treats_naive_as_utc() -> None:
+    """A naive datetime (as SQLite returns them) is read as UTC."""
     naive = datetime(2026, 1, 1, 12)  # noqa: DTZ001 - what SQLite hands back
     assert utc(naive) == datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -50,6 +56,8 @@ def test_utc_treats_naive_as_utc() -> None:
 def test_settings_read_hanota_env_and_default_into_data_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """Settings come from HANOTA_* variables; without a database URL the store is hanota.db in the data
+    directory, and the PKI its pki folder."""
     monkeypatch.setenv("HANOTA_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.delenv("HANOTA_DATABASE_URL", raising=False)
     s = Settings()
@@ -60,6 +68,8 @@ def test_settings_read_hanota_env_and_default_into_data_dir(
 
 
 def test_settings_refuse_the_development_secret_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In production the settings refuse the development session secret, then the development CSP secret; with
+    real secrets both set they load."""
     monkeypatch.setenv("HANOTA_ENVIRONMENT", "production")
     monkeypatch.delenv("HANOTA_SESSION_SECRET", raising=False)
     with pytest.raises(ValueError, match="SESSION_SECRET"):
@@ -72,6 +82,8 @@ def test_settings_refuse_the_development_secret_in_production(monkeypatch: pytes
 
 
 def test_a_held_scaled_clock_stands_until_released_and_hold_stops_it_where_it_is() -> None:
+    """A held scaled clock stands at its start until released (release returns the wall anchor), then runs;
+    hold stops it where it is."""
     start = datetime(2026, 1, 1, 10, tzinfo=UTC)
     c = ScaledClock(start, speed=3600.0, held=True)
     time.sleep(0.03)
@@ -87,6 +99,8 @@ def test_a_held_scaled_clock_stands_until_released_and_hold_stops_it_where_it_is
 
 
 def test_next_at_hour_is_strictly_after() -> None:
+    """The next time at a given hour is strictly after now (at that very hour: the next day, across a year's
+    end); an hour over 23 is refused."""
     assert next_at_hour(datetime(2026, 3, 1, 9, 59, tzinfo=UTC), 10) == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert next_at_hour(datetime(2026, 3, 1, 10, tzinfo=UTC), 10) == datetime(2026, 3, 2, 10, tzinfo=UTC)
     assert next_at_hour(datetime(2026, 12, 31, 14, 20, tzinfo=UTC), 10) == datetime(

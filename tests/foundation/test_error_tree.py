@@ -23,7 +23,8 @@ def _dist() -> Distribution:
     return Distribution(
         distribution_id="d-1", request_id="r-1", priority=PriorityClass.HAN, firmware_version="00000002",
         firmware_hash="ab" * 32, image="aW1hZ2U=",
-        targets=[Target(device_id="00-00-00-00-00-00-00-01", chf_id="00-00-00-00-00-00-00-0F", device_type="PPMID")],
+        targets=[Target(device_id="00-00-00-00-00-00-00-01", chf_id="00-00-00-00-00-00-00-0F", device_type="PPMID",
+                        hub_region="Central", han_hub_id="00-00-00-00-00-00-00-0F", hardware_version=1)],
     )  # fmt: skip
 
 

@@ -69,6 +69,9 @@ def _hubs(url: str) -> dict[str, tuple[object, ...]]:
 
 
 def test_0012_backfills_hubs_takes_4g_regions_and_goes_back_down(db_url: str) -> None:
+    """Migration 0012 fills each existing hub's WAN facts (CHTS version, HAN variant, connectivity: none for
+    long-range radio) and lets a 4G region be stored; going down drops the facts and folds 4G regions into
+    their region, and going up again fills them back."""
     _populate_at_0011(db_url)
     upgrade(db_url, "0012")
     assert current_revision(db_url) == "0012"

@@ -29,6 +29,8 @@ def _rows(url: str) -> list[tuple[str, str]]:
 
 
 def test_0013_keys_the_cpl_by_model_and_version_and_goes_back_down(db_url: str) -> None:
+    """Before migration 0013 a firmware version is listed once whatever the model; after it two models may
+    list the same version but one model not twice; going down keeps the first entry per version."""
     upgrade(db_url, "0012")
     eng = make_engine(db_url)
     try:
@@ -37,7 +39,7 @@ def test_0013_keys_the_cpl_by_model_and_version_and_goes_back_down(db_url: str) 
             # before: one entry per version, whatever the model
             with pytest.raises(IntegrityError), conn.begin_nested():
                 conn.execute(INSERT, {"t": "ESME", "model": "00000001", "hash": "a" * 64, "up": True})
-        upgrade(db_url)
+        upgrade(db_url, "0013")
         assert current_revision(db_url) == "0013"
         with eng.begin() as conn:
             conn.execute(INSERT, {"t": "ESME", "model": "00000001", "hash": "a" * 64, "up": True})

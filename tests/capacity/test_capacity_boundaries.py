@@ -38,6 +38,8 @@ def _imports(package: str) -> dict[str, set[str]]:
     ],
 )
 def test_hanota_imports_stay_inside_the_allowed_packages(package: str, allowed: tuple[str, ...]) -> None:
+    """The network model imports only itself, the clock, the errors and the lifecycle vocabulary; the planner
+    only those and the network model."""
     bad = {
         (file, name)
         for file, names in _imports(package).items()
@@ -48,6 +50,7 @@ def test_hanota_imports_stay_inside_the_allowed_packages(package: str, allowed: 
 
 
 def test_the_network_model_uses_no_database_http_or_wall_clock() -> None:
+    """No network module imports a database, HTTP, socket, time or random library, or reads a wall clock."""
     forbidden = {"sqlalchemy", "httpx", "fastapi", "starlette", "requests", "socket", "time", "random"}
     for file, names in _imports("network").items():
         assert not {n.split(".")[0] for n in names} & forbidden, file
@@ -58,5 +61,6 @@ def test_the_network_model_uses_no_database_http_or_wall_clock() -> None:
 
 
 def test_the_planner_never_imports_pyplot() -> None:
+    """No capacity module imports matplotlib.pyplot: plots use their own Agg canvas, no global backend."""
     for file, names in _imports("capacity").items():
         assert "matplotlib.pyplot" not in names, file

@@ -33,6 +33,8 @@ QUIET_NETWORK = {
 
 
 def test_one_hub_one_device_completes_in_exactly_wan_plus_han_plus_activation() -> None:
+    """A single mains device with no randomness completes in exactly one WAN transfer, one HAN download and the
+    activation delay."""
     s = small_scenario(
         {"fleet": {"region_shares": {"south": 1}, "sleepy_share": 0.0}, "network": QUIET_NETWORK}, devices=1
     )
@@ -48,6 +50,8 @@ def test_one_hub_one_device_completes_in_exactly_wan_plus_han_plus_activation() 
 
 
 def test_one_session_per_region_makespan_is_the_sum_of_wan_times_plus_one_han() -> None:
+    """With one WAN session and 30 devices on 30 hubs, the last device completes after 30 back-to-back WAN
+    transfers plus one download and activation."""
     network = {**QUIET_NETWORK, "wan": {"session_setup_s": 0.0, "north": {"sessions": 1}}}
     s = small_scenario(
         {"fleet": {"region_shares": {"north": 1}, "sleepy_share": 0.0}, "network": network}, devices=30
@@ -161,6 +165,8 @@ def test_percentiles_are_monotone_in_image_size_for_any_sizes_and_seed(sizes: li
 
 
 def test_the_same_seed_gives_the_same_answer() -> None:
+    """The same scenario and seed give the same completion times, failures and answer; another seed gives other
+    ones."""
     a, b = run_scenario(small_scenario()), run_scenario(small_scenario())
     for ra, rb in zip(a.regions, b.regions, strict=True):
         np.testing.assert_array_equal(ra.han.completion_h, rb.han.completion_h)
@@ -259,6 +265,8 @@ def test_bookkeeping_adds_up() -> None:
 
 
 def test_competing_esme_gsme_firmware_finishes_first_when_the_wan_binds() -> None:
+    """When WAN sessions are scarce, ESME/GSME firmware on the same hubs reaches its median before the HAN
+    devices do, and the binding bottleneck is the WAN queue."""
     s = small_scenario(
         {
             "competing": {"hub_share": 0.3},
@@ -289,6 +297,7 @@ def test_the_binding_bottleneck_follows_the_slowest_stage() -> None:
     )
 )
 def test_occupancy_is_the_mean_number_of_intervals_in_progress(intervals: list[tuple[float, float]]) -> None:
+    """Occupancy per bin is the total overlap of the intervals with that bin divided by its width."""
     edges = np.arange(0.0, 161.0, 10.0)
     starts = np.array([a for a, _ in intervals])
     ends = np.array([b for _, b in intervals])

@@ -37,6 +37,8 @@ def result_and_sweep() -> tuple[PlanResult, SweepResult]:
 def test_write_report_writes_csv_png_and_self_contained_html(
     tmp_path: Path, result_and_sweep: tuple[PlanResult, SweepResult]
 ) -> None:
+    """The report writes the six CSV files (regions by their profile names), valid PNGs, and an HTML page that
+    embeds every plot and links to nothing outside itself."""
     result, sweep = result_and_sweep
     files = write_report(result, tmp_path / "out", sweep)
     names = {p.name for p in files.csv}
@@ -84,6 +86,7 @@ def test_the_html_report_leads_with_the_answer_per_region(
 
 
 def test_terminal_tables(result_and_sweep: tuple[PlanResult, SweepResult]) -> None:
+    """The terminal output has the completion, bottleneck and failure tables and the sweep table with its labels."""
     result, sweep = result_and_sweep
     out = io.StringIO()
     console = Console(file=out, width=200)
@@ -102,6 +105,7 @@ def test_plots_do_not_touch_pyplot(tmp_path: Path, result_and_sweep: tuple[PlanR
 
 
 def test_cli_entry_runs_a_scenario_file_with_a_sweep(tmp_path: Path) -> None:
+    """The CLI entry runs a scenario file with a sweep, exits 0, and writes the HTML report and sweep.csv."""
     path = tmp_path / "s.toml"
     path.write_text('[scenario]\nname = "tiny"\nseed = 3\n[fleet]\ndevices = 300\n')
     out = io.StringIO()
@@ -126,6 +130,8 @@ def test_cli_entry_runs_a_scenario_file_with_a_sweep(tmp_path: Path) -> None:
 def test_cli_entry_refuses_bad_input_with_exit_code_2(
     tmp_path: Path, scenario: str, sweep: tuple[str, ...], message: str
 ) -> None:
+    """A missing scenario, an unknown sweep parameter, too many sweeps or a bad sweep value exits 2 with the
+    reason, and nothing is written."""
     out = io.StringIO()
     assert run_cli_scenario(scenario, tmp_path, sweep, console=Console(file=out, width=160)) == 2
     assert message in out.getvalue()
@@ -159,6 +165,7 @@ def test_cli_entry_refuses_an_infinite_value_with_exit_code_2(
 
 
 def test_cli_entry_reports_an_unwritable_output_with_exit_code_1(tmp_path: Path) -> None:
+    """An output directory that cannot be created exits 1 with 'cannot write'."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
     path = tmp_path / "s.toml"

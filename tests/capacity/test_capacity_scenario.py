@@ -17,6 +17,8 @@ from hanota.network import PriorityClass, Region
 
 
 def test_the_three_examples_ship_and_load() -> None:
+    """The three bundled scenarios load by name (with or without .toml) with their documented fleet, image,
+    region shares, window and competing load."""
     assert set(bundled_scenarios()) == {"default-50k", "national-1m", "north-long-range"}
     default = load_scenario("default-50k")
     assert default.fleet.devices == 50_000
@@ -31,6 +33,7 @@ def test_the_three_examples_ship_and_load() -> None:
 
 
 def test_load_from_a_path(tmp_path: Path) -> None:
+    """A scenario file loads from a path, with its network overrides applied to the profile."""
     path = tmp_path / "s.toml"
     path.write_text(
         '[scenario]\nname = "mine"\n[fleet]\ndevices = 10\n[network.han]\nblock_size_bytes = 32\n'
@@ -54,6 +57,8 @@ def test_load_from_a_path(tmp_path: Path) -> None:
     ],
 )
 def test_bad_scenarios_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    """An unknown key, a value out of range, an empty name, an unknown region, a bad network override, an empty
+    hardware range or bad TOML is refused with a ScenarioError naming it."""
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ScenarioError, match=re.escape(message)):
@@ -112,6 +117,7 @@ def test_huge_finite_numbers_are_refused_in_every_table(path: tuple[str, ...]) -
 
 
 def test_an_infinite_start_time_in_a_file_is_refused(tmp_path: Path) -> None:
+    """An infinite submission time is refused with the key named."""
     path = tmp_path / "s.toml"
     path.write_text('[scenario]\nname = "x"\n[competing]\nhub_share = 0.1\nsubmit_at_h = inf\n')
     with pytest.raises(ScenarioError, match=re.escape("scenario key 'competing.submit_at_h' must be finite")):
@@ -119,11 +125,13 @@ def test_an_infinite_start_time_in_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_name_lists_the_examples() -> None:
+    """An unknown scenario name is refused with the bundled examples listed."""
     with pytest.raises(ScenarioError, match="default-50k"):
         load_scenario("no-such-scenario")
 
 
 def test_with_value_changes_one_key() -> None:
+    """with_value changes the one key it names in a copy; the original and the other tables are unchanged."""
     s = small_scenario()
     t = s.with_value(("network", "wan", "south", "sessions"), 9)
     assert t.profile.wan.south.sessions == 9 and s.profile.wan.south.sessions != 9
@@ -131,6 +139,7 @@ def test_with_value_changes_one_key() -> None:
 
 
 def test_split_counts_add_up() -> None:
+    """Splitting 50,000 devices into thirds gives counts that add up exactly (16,666 + 16,667 + 16,667)."""
     shares = {Region.NORTH: 1 / 3, Region.CENTRAL: 1 / 3, Region.SOUTH: 1 / 3}
     counts = split_counts(50_000, shares)
     assert sum(counts.values()) == 50_000

@@ -26,6 +26,8 @@ from hanota.network import Region
     ],
 )
 def test_values_with_units(text: str, unit: str, value: float) -> None:
+    """A sweep value is read with its unit's suffixes (kB, MB, %, min, h, k) as an int for bytes and counts and
+    as a float otherwise."""
     parsed = parse_value(text, unit)
     assert parsed == value
     assert type(parsed) is type(value)
@@ -33,11 +35,14 @@ def test_values_with_units(text: str, unit: str, value: float) -> None:
 
 @pytest.mark.parametrize("text", ["abc", "10 parsecs", "1.5B", "inf"])
 def test_bad_values_are_refused(text: str) -> None:
+    """A value that is not a number, has an unknown unit, is not whole bytes, or is infinite is refused."""
     with pytest.raises(ScenarioError):
         parse_value(text, "bytes")
 
 
 def test_named_and_dotted_parameters() -> None:
+    """A named parameter sets every key it stands for (csp_concurrency: every region's sessions), a dotted one
+    sets that scenario key, and labels keep the text as given."""
     p = parse_sweep("image_size=250kB,500kB,1MB")
     assert p.values == (250_000, 500_000, 1_000_000)
     assert p.labels == ("250kB", "500kB", "1MB")
@@ -52,11 +57,13 @@ def test_named_and_dotted_parameters() -> None:
 
 @pytest.mark.parametrize("spec", ["image_size", "=1,2", "image_size=", "nonsense=1,2"])
 def test_bad_sweeps_are_refused(spec: str) -> None:
+    """A sweep with no values, no name, an empty value list or an unknown name is refused."""
     with pytest.raises(ScenarioError):
         parse_sweep(spec)
 
 
 def test_a_bad_value_for_the_key_is_refused_when_applied() -> None:
+    """A value the scenario key does not accept (zero sessions) is refused when applied, naming the key."""
     with pytest.raises(ScenarioError, match="sessions"):
         apply(small_scenario(), parse_sweep("csp_concurrency=0"), 0)
 
@@ -71,6 +78,7 @@ def test_one_parameter_sweep_shows_the_sensitivity() -> None:
 
 
 def test_two_parameter_sweep_runs_every_combination() -> None:
+    """A two-parameter sweep runs every combination in order, and a shorter query interval finishes sooner."""
     sweep = run_sweep(
         small_scenario(devices=600), [parse_sweep("block_size=32,63"), parse_sweep("query_interval=5min,24h")]
     )
@@ -85,6 +93,7 @@ def test_two_parameter_sweep_runs_every_combination() -> None:
 
 
 def test_at_most_two_parameters() -> None:
+    """A sweep of more than two parameters is refused."""
     p = parse_sweep("block_size=32")
     with pytest.raises(ScenarioError, match="one or two"):
         run_sweep(small_scenario(devices=10), [p, p, p])

@@ -30,6 +30,8 @@ def _mixed(n: int, four_g: set[int]) -> TargetTable:
 
 
 def test_the_shipped_4g_link_is_faster_than_the_regions_wan() -> None:
+    """In the shipped profile every region's 4G link carries an image to a hub sooner than its own WAN, and the
+    link named 'lte' is the 4G one."""
     profile = quiet_profile()
     for region in Region:
         assert profile.wan_time(region, 250_000, four_g=True) < profile.wan_time(region, 250_000)
@@ -54,6 +56,8 @@ def test_4g_hubs_take_sessions_of_their_own_link_at_its_rate() -> None:
 
 
 def test_a_4g_target_is_updated_end_to_end_and_reported() -> None:
+    """A target behind a 4G hub is transferred and activated, and its image reaches the hub after exactly one
+    4G-link transfer time."""
     profile = quiet_profile()
     engine = NetworkEngine(profile, Region.SOUTH, seed=5)
     target = Target("p1", "hub-4g", DeviceClass.MAINS, 0x1111, four_g=True)
@@ -64,6 +68,8 @@ def test_a_4g_target_is_updated_end_to_end_and_reported() -> None:
 
 
 def test_mixed_distributions_replay_identically() -> None:
+    """Distributions mixing 4G and non-4G targets, submitted at the same times with the same seed, give the same
+    events on a second run."""
     profile = quiet_profile({"wan": {"north": {"sessions": 2}, "lte": {"sessions": 1}}})
 
     def run() -> list[tuple[float, str, str]]:
@@ -78,6 +84,8 @@ def test_mixed_distributions_replay_identically() -> None:
 
 
 def test_a_table_without_4g_targets_keeps_no_flags() -> None:
+    """A target table with no 4G target stores no 4G column, one with some flags exactly those targets, and a
+    4G column of the wrong length is refused."""
     assert _mixed(3, four_g=set()).four_g is None
     assert _mixed(3, four_g={2})[2].four_g and not _mixed(3, four_g={2})[1].four_g
     base = table(2)

@@ -9,6 +9,7 @@ import pytest
 from network_testkit import NO_FAILURES, by_target, dist, quiet_profile, table
 
 from hanota.network import (
+    ClassQueueState,
     EventKind,
     FailureReason,
     NetworkEngine,
@@ -94,6 +95,8 @@ def test_wan_sessions_start_only_inside_the_night_window() -> None:
 
 
 def test_queue_state_reports_the_window_and_sessions() -> None:
+    """Outside the night window transfers wait (no session busy, all ten queued); once it opens, the region's two
+    sessions are busy and the queue shrinks by two."""
     profile = quiet_profile({"window": {"start_h": 0.0, "end_h": 6.0}, "wan": {"south": {"sessions": 2}}})
     engine = NetworkEngine(profile, Region.SOUTH, seed=1)
     engine.submit(dist("d", table(10)), at=12 * 3600.0)
@@ -282,7 +285,28 @@ def test_each_target_gets_one_terminal_sequence_in_time_order() -> None:
     assert engine.advance_to(20 * DAY) == []
 
 
+def _counted(engine: NetworkEngine, distributions: list[str], t: float) -> ClassQueueState:
+    """A class's queue counts at `t`, from its targets' own times: pending if its distribution has not
+    arrived, queued if arrived and no WAN transfer started for it, done if its last event is at or before
+    `t`, in flight otherwise."""
+    pending = queued = in_flight = done = 0
+    for name in distributions:
+        r = engine.results(name)
+        if r.submitted > t:
+            pending += len(r.target_ids)
+            continue
+        started = ~np.isnan(r.wan_start)
+        finished = r.finished <= t  # NaN (not yet known) is not finished
+        queued += int((~started).sum())
+        done += int(finished.sum())
+        in_flight += int((started & ~finished).sum())
+    return ClassQueueState(pending, queued, in_flight, done)
+
+
 def test_queue_state_counts_add_up() -> None:
+    """At every moment each class's pending, queued, in-flight and done counts are exactly those the per-target
+    results give (not yet arrived; arrived and no WAN start; started and not finished; finished by now), and
+    every target ends done."""
     engine = NetworkEngine(default_profile(), Region.SOUTH, seed=2)
     engine.submit(
         dist("esme", table(500, prefix="e"), priority=PriorityClass.ESME_GSME, size=300_000), at=0.0
@@ -294,7 +318,8 @@ def test_queue_state_counts_add_up() -> None:
         s = engine.queue_state()
         assert s.esme_gsme.submitted == 500
         assert s.han.submitted == 2_100
-        assert min(s.han.pending, s.han.queued, s.han.in_flight, s.han.done) >= 0
+        assert s.esme_gsme == _counted(engine, ["esme"], t)
+        assert s.han == _counted(engine, ["han", "later"], t)
         if t == 3_600.0:
             assert s.esme_gsme.queued == 0  # ESME/GSME went first
             assert s.han.pending == 100
@@ -302,6 +327,8 @@ def test_queue_state_counts_add_up() -> None:
 
 
 def test_the_engine_refuses_the_past_and_duplicates() -> None:
+    """The engine refuses to go back in time, a submission in its past, a distribution ID seen before, an image
+    ID resubmitted with another size, and a negative seed."""
     engine = NetworkEngine(default_profile(), Region.SOUTH, seed=1)
     engine.submit(dist("d", table(1)), at=10.0)
     engine.advance_to(20.0)
@@ -333,6 +360,8 @@ def test_planner_mode_emits_no_events_but_records_the_same_times() -> None:
 
 
 def test_same_seed_same_events_other_seed_other_events() -> None:
+    """The same seed and submissions give the same events; another seed gives other events."""
+
     def run(seed: int) -> list[tuple[float, str, str]]:
         engine = NetworkEngine(default_profile(), Region.SOUTH, seed=seed)
         engine.submit(dist("d", table(1_000, sleepy=lambda i: i % 5 == 0)), at=0.0)

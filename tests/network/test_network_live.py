@@ -19,6 +19,8 @@ def _key(events: list[Event]) -> list[tuple[float, str, str]]:
 
 
 def test_virtual_time_maps_to_aware_datetimes() -> None:
+    """The clock driver maps virtual seconds to timezone-aware datetimes from its epoch and back, and refuses a
+    naive epoch."""
     driver = ClockDriver(NetworkEngine(default_profile(), Region.SOUTH, seed=1), ManualClock(EPOCH), EPOCH)
     assert driver.to_virtual(EPOCH + timedelta(hours=5)) == 5 * 3600.0
     when = driver.to_datetime(90.5)
@@ -29,6 +31,8 @@ def test_virtual_time_maps_to_aware_datetimes() -> None:
 
 
 def test_manual_clock_stepping_delivers_each_event_once_in_order() -> None:
+    """Stepping a manual clock hour by hour, the driver hands over each target's events once, in time order,
+    never ahead of the engine's time, and every target is reported."""
     clock = ManualClock(EPOCH)
     driver = ClockDriver(NetworkEngine(default_profile(), Region.SOUTH, seed=3), clock, EPOCH)
     assert driver.submit(dist("d", table(200))) == 0.0

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from hanota.errors import ConfigError
-from hanota.network import NetworkProfile, ProfileError, Region, default_profile, load_profile
+from hanota.network import ProfileError, Region, default_profile, load_profile
+from hanota.network.profile import profile_from_mapping
 
 CITATION = re.compile(r"#.*(\b[WHFND]\d+\b|assumed)")
 
 
 def test_every_value_in_the_profile_cites_a_row_or_says_assumed() -> None:
+    """Every value in the shipped profile.toml cites a capacity-parameters.md row (W4, H5, ...) or says
+    'assumed'."""
     text = resources.files("hanota.network").joinpath("profile.toml").read_text(encoding="utf-8")
     values = [line for line in text.splitlines() if re.match(r"^\s*[a-z_]+\s*=", line)]
     assert len(values) >= 25
@@ -40,17 +43,24 @@ def test_the_shipped_profile_reproduces_the_documents_figures() -> None:
 
 
 def test_profile_is_frozen() -> None:
+    """A loaded profile cannot be changed in place."""
     p = default_profile()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.hub = p.hub  # type: ignore[misc]
 
 
 def test_overrides_replace_values_and_round_trip() -> None:
+    """Overrides change exactly the keys they name and nothing else, and an empty override gives back an equal
+    profile."""
     p = default_profile().with_overrides({"wan": {"north": {"sessions": 7}}, "han": {"block_size_bytes": 32}})
     assert p.wan.north.sessions == 7
     assert p.han.block_size_bytes == 32
     assert p.wan.south == default_profile().wan.south
-    assert isinstance(p, NetworkProfile)
+    expected = default_profile().to_mapping()
+    expected["wan"]["north"]["sessions"] = 7
+    expected["han"]["block_size_bytes"] = 32
+    assert p.to_mapping() == expected
+    assert profile_from_mapping(p.to_mapping()) == p
     assert default_profile().with_overrides({}) == default_profile()
 
 
@@ -68,6 +78,8 @@ def test_overrides_replace_values_and_round_trip() -> None:
     ],
 )
 def test_bad_overrides_are_refused_with_the_key(overrides: dict[str, object], message: str) -> None:
+    """An unknown key, a wrongly typed value or a value out of range is refused with a ProfileError that names
+    it."""
     with pytest.raises(ProfileError, match=re.escape(message)):
         default_profile().with_overrides(overrides)
 
@@ -104,15 +116,19 @@ def test_non_finite_numbers_are_refused_in_every_table(path: tuple[str, ...], va
 
 
 def test_every_table_has_numbers_to_check() -> None:
+    """The table of numeric keys the range tests walk covers every table of the profile."""
     assert {path[0] for path in NUMERIC_KEYS} == {"window", "wan", "hub", "han", "outcomes"}
     assert ("han", "query_interval_s") in NUMERIC_KEYS and ("wan", "overhead") in NUMERIC_KEYS
 
 
 def test_profile_error_is_a_config_error() -> None:
+    """A ProfileError is a ConfigError, so the CLI reports it as bad configuration."""
     assert issubclass(ProfileError, ConfigError)
 
 
 def test_load_profile_from_a_file(tmp_path: Path) -> None:
+    """A profile file is loaded with its own values and the overrides on top; a file that is not TOML, or has an
+    unknown table, is refused."""
     text = resources.files("hanota.network").joinpath("profile.toml").read_text(encoding="utf-8")
     path = tmp_path / "p.toml"
     path.write_text(text.replace("sessions = 650", "sessions = 300"), encoding="utf-8")

@@ -90,4 +90,5 @@ def test_replay_after_a_crash_rebuilds_the_same_engine() -> None:
 
 
 def test_a_different_seed_gives_different_events() -> None:
+    """Another seed gives another event stream for the same submissions."""
     assert _key(_one_shot(seed=21)) != _key(_one_shot(seed=22))

@@ -23,6 +23,8 @@ DAY = 86_400.0
 
 
 def test_window_inside_one_day() -> None:
+    """A 00:00-06:00 window is open from its start up to (not at) its end, next opens at the following midnight,
+    and lasts 6 hours a day."""
     w = NightWindow(0.0, 6.0)
     assert w.is_open(0.0) and w.is_open(5.99 * 3600) and not w.is_open(6 * 3600)
     assert w.next_open(7 * 3600) == DAY
@@ -31,6 +33,8 @@ def test_window_inside_one_day() -> None:
 
 
 def test_window_over_midnight() -> None:
+    """A 22:00-04:00 window is open late in the evening and early the next morning, not at noon, and lasts 6
+    hours a day."""
     w = NightWindow(22.0, 4.0)
     assert w.is_open(23 * 3600) and w.is_open(DAY + 3 * 3600) and not w.is_open(12 * 3600)
     assert w.next_open(12 * 3600) == 22 * 3600
@@ -38,12 +42,14 @@ def test_window_over_midnight() -> None:
 
 
 def test_always_open_window() -> None:
+    """A 0-24 window is always open: a session may start at any moment."""
     w = NightWindow(0.0, 24.0)
     assert w.always_open and w.is_open(12_345.0) and w.next_open(12_345.0) == 12_345.0
 
 
 @pytest.mark.parametrize(("start", "end"), [(3.0, 3.0), (-1.0, 4.0), (2.0, 25.0), (24.0, 0.0)])
 def test_window_refuses_empty_or_out_of_range(start: float, end: float) -> None:
+    """A window with equal ends, an hour outside 0..24, or 24 → 0 is refused."""
     with pytest.raises(ValueError, match="window"):
         NightWindow(start, end)
 
@@ -72,6 +78,8 @@ def test_wan_transfer_time() -> None:
 
 
 def test_wan_queue_is_strict_priority_then_fifo() -> None:
+    """ESME/GSME transfers leave the WAN queue before HAN ones (a promoted HAN transfer with them), each class
+    first come first served, and the queue's length counts each transfer once."""
     q = WanQueue()
     han = [Transfer(i, 0, 1, RANK_HAN) for i in range(3)]
     esme = [Transfer(10 + i, 1, 1, RANK_ESME_GSME) for i in range(2)]
@@ -91,6 +99,7 @@ def test_wan_queue_is_strict_priority_then_fifo() -> None:
 
 
 def test_transfer_targets() -> None:
+    """A transfer lists its attached targets in attachment order; taking them detaches them all."""
     t = Transfer(0, 0, 1, RANK_HAN)
     assert t.targets() == [] and t.take_targets() == []
     for g in (4, 7, 9):
@@ -112,6 +121,8 @@ def test_ota_block_closed_forms() -> None:
 
 @given(st.floats(0, 1e6), st.floats(0, 1), st.floats(1, 1e5))
 def test_next_query_is_the_next_phase_instant(ready: float, u: float, interval: float) -> None:
+    """A client's next query after the image is ready is the first instant of its phase grid at or after that
+    moment, less than one interval later."""
     phase = u * interval
     q = next_query(ready, phase, interval)
     assert ready <= q < ready + interval + 1e-6 * interval
@@ -120,6 +131,7 @@ def test_next_query_is_the_next_phase_instant(ready: float, u: float, interval: 
 
 
 def test_next_query_without_an_interval_is_immediate() -> None:
+    """With no query interval, a client picks up the image the moment it is ready."""
     assert next_query(123.0, 0.0, 0.0) == 123.0
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 import crafted as c
 from hanota.db.engine import read_engine
 from hanota.db.models import RequestDevice
-from hanota.ssi.queries import HIDDEN_REASON, progress
+from hanota.ssi.request_queries import HIDDEN_REASON, progress
 from ssi.conftest import OPERATOR, SSILive, fake_request, submit_11_4
 
 

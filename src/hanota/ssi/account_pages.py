@@ -15,6 +15,7 @@ from hanota.alerts.endpoints import MAX_ENDPOINT, set_endpoint
 from hanota.db.models import User
 from hanota.errors import HanotaError
 from hanota.ssi import queries as q
+from hanota.ssi.alert_queries import failing_endpoints
 from hanota.ssi.auth import (
     LOCK_SECONDS,
     LOGIN_COOKIE,
@@ -116,7 +117,7 @@ def add_account_routes(r: APIRouter, ssi: SSI) -> None:
             endpoint = conn.execute(
                 select(User.alert_endpoint).where(User.eui == c.who.eui)
             ).scalar_one_or_none()
-            failing = [f for f in q.failing_endpoints(conn, c.scope) if f["recipient_eui"] == c.who.eui]
+            failing = [f for f in failing_endpoints(conn, c.scope) if f["recipient_eui"] == c.who.eui]
             users = (
                 list(
                     conn.execute(

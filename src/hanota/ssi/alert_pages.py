@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from hanota.alerts.delivery import redeliver
 from hanota.anomaly import audit
-from hanota.ssi import queries as q
+from hanota.ssi import alert_queries as q
 from hanota.ssi.pages import (
     PREFIX,
     SSI,

@@ -14,10 +14,13 @@ from sqlalchemy import text
 
 from hanota.anomaly import quarantine, thresholds
 from hanota.anomaly.errors import AnomalyError
+from hanota.lifecycle import QuarantineStatus
 from hanota.ssi.auth import normalise_eui
 from hanota.ssi.pages import PREFIX, SSI, Ctx, Problem, _choice, _param, _size
 
-QUARANTINE_STATUSES = ("quarantined", "released", "deleted", "all")
+ALL = "all"
+QUARANTINE_STATUSES = (*QuarantineStatus, ALL)
+"""The quarantine page's status filter: one status, or every entry."""
 _INT = re.compile(r"^\d{1,12}$")
 
 
@@ -104,7 +107,7 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
     @r.get(PREFIX + "/quarantine")
     def quarantine_get(request: Request) -> Response:
         def page(c: Ctx) -> Response:
-            status = _choice(request, "status", QUARANTINE_STATUSES) or "quarantined"
+            status = _choice(request, "status", QUARANTINE_STATUSES) or QuarantineStatus.QUARANTINED
             size = _size(request)
             offset_s = _param(request, "offset", 9)
             if offset_s and not (offset_s.isascii() and offset_s.isdigit()):
@@ -116,7 +119,7 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
             with ssi.reader.connect() as conn:
                 entries = quarantine.list_quarantined(
                     conn, user_eui=None if c.who.is_operator else c.who.eui,
-                    status=None if status == "all" else status, limit=size + 1, offset=offset,
+                    status=None if status == ALL else status, limit=size + 1, offset=offset,
                 )  # fmt: skip
             more = len(entries) > size
             return ssi.render("quarantine.html", c, request, entries=entries[:size], status=status, size=size,
@@ -137,7 +140,8 @@ def add_anomaly_routes(r: APIRouter, ssi: SSI, processor: quarantine.QuarantineP
                     )
             except AnomalyError as e:
                 raise Problem(e.http_status, e.message) from e
-            done = f"{'released' if verb == 'release' else 'deleted'} {ref} ({d.response_code})"
+            decided = QuarantineStatus.RELEASED if verb == "release" else QuarantineStatus.DELETED
+            done = f"{decided} {ref} ({d.response_code})"
             return RedirectResponse(f"{PREFIX}/quarantine?{urlencode({'done': done})}", status_code=303)
 
         return ssi.guard(request, page, post=True, csrf=csrf, operator=True)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from hanota.db.types import UTCDateTime
+from hanota.lifecycle import RUNNING_REQUESTS, sql_list
 
 FIRMWARE_SRVS = ("11.4", "11.1")
 BILLING_CSV = (
@@ -87,7 +88,7 @@ def billing_rows(
     month = _month_expr(conn.dialect.name)
     sql = f"""
         SELECT {month} AS month, s.originator_eui, s.srv, count(*) AS requests,
-               sum(CASE WHEN s.status IN ('accepted', 'released') THEN 1 ELSE 0 END) AS accepted,
+               sum(CASE WHEN s.status IN ({sql_list(RUNNING_REQUESTS)}) THEN 1 ELSE 0 END) AS accepted,
                sum(s.device_count) AS devices, sum(s.accepted_count) AS devices_accepted
         FROM service_requests s WHERE {" AND ".join(where)}
         GROUP BY {month}, s.originator_eui, s.srv

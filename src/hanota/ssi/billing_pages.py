@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from hanota.ssi import billing as bill
-from hanota.ssi import queries as q
+from hanota.ssi import cpl_queries as q
 from hanota.ssi.auth import normalise_eui
 from hanota.ssi.esi import ESI_COLUMNS, extract_chunks
 from hanota.ssi.pages import (
@@ -21,13 +21,14 @@ from hanota.ssi.pages import (
     _param,
     _size,
 )
+from hanota.ssi.queries import DEVICE_TYPES
 
 
 def add_billing_routes(r: APIRouter, ssi: SSI) -> None:
     """The CPL, billing counts and the ESI extract (pages and CSV)."""
 
     def _cpl_filters(request: Request) -> tuple[str | None, str | None]:
-        return _choice(request, "device_type", q.DEVICE_TYPES), _choice(request, "status", q.CPL_STATUSES)
+        return _choice(request, "device_type", DEVICE_TYPES), _choice(request, "status", q.CPL_STATUSES)
 
     @r.get(PREFIX + "/cpl")
     def cpl(request: Request) -> Response:
@@ -37,7 +38,7 @@ def add_billing_routes(r: APIRouter, ssi: SSI) -> None:
             with ssi.reader.connect() as conn:
                 result = q.cpl_page(conn, t, s, after, size)
             return ssi.render("cpl.html", c, request, page=result, device_type=t, status=s, size=size, after=after,
-                              types=q.DEVICE_TYPES, statuses=q.CPL_STATUSES)  # fmt: skip
+                              types=DEVICE_TYPES, statuses=q.CPL_STATUSES)  # fmt: skip
 
         return ssi.guard(request, page)
 

@@ -12,15 +12,18 @@ from html import escape
 
 from markupsafe import Markup
 
-SERIES_COLOURS = {
-    "transferred": "#1f6fb2",
-    "activated": "#2e7d32",
+from hanota.lifecycle import DeviceState
+
+SERIES_COLOURS: dict[str, str] = {
+    DeviceState.TRANSFERRED: "#1f6fb2",
+    DeviceState.ACTIVATED: "#2e7d32",
     "failed": "#c62828",
     "in flight": "#9e9e9e",
     "upgradeable": "#2e7d32",
     "not upgradeable": "#b0892a",
-    "rejected": "#6d4c41",
+    DeviceState.REJECTED: "#6d4c41",
 }
+"""A series' colour by its name (the request pages name theirs after the lifecycle's states)."""
 
 
 def duration_label(seconds: float) -> str:

@@ -15,8 +15,10 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
+from hanota.ssi.cpl_queries import load_cpl
 from hanota.ssi.csvout import CHUNK, cell, csv_chunks
-from hanota.ssi.queries import DEVICE_CSV, Scope, Search, inventory_stmt, load_cpl
+from hanota.ssi.inventory_queries import DEVICE_CSV, Search, inventory_stmt
+from hanota.ssi.queries import Scope
 
 ESI_COLUMNS = DEVICE_CSV
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hanota.ssi import charts
-from hanota.ssi import queries as q
+from hanota.ssi import inventory_queries as q
+from hanota.ssi.alert_queries import alerts_page
 from hanota.ssi.auth import normalise_eui
 from hanota.ssi.pages import (
     PREFIX,
@@ -20,6 +21,8 @@ from hanota.ssi.pages import (
     _param,
     _size,
 )
+from hanota.ssi.queries import DEVICE_TYPES
+from hanota.ssi.request_queries import requests_page
 
 
 def add_inventory_routes(r: APIRouter, ssi: SSI) -> None:
@@ -28,7 +31,9 @@ def add_inventory_routes(r: APIRouter, ssi: SSI) -> None:
     @r.get(PREFIX + "/")
     def home(request: Request) -> Response:
         def page(c: Ctx) -> Response:
-            reqs, alerts = q.recent(ssi.reader, c.scope)
+            with ssi.reader.connect() as conn:  # the viewer's five newest requests and alerts
+                reqs = requests_page(conn, c.scope, None, None, None, 5).rows
+                alerts = alerts_page(conn, c.scope, None, None, 5).rows
             return ssi.render("home.html", c, request, requests=reqs, alerts=alerts)
 
         return ssi.guard(request, page)
@@ -93,8 +98,10 @@ def add_inventory_routes(r: APIRouter, ssi: SSI) -> None:
     # --- firmware version report ---
 
     def _types(request: Request) -> tuple[str, list[str]]:
-        which = _choice(request, "types", ("han", "all", *q.DEVICE_TYPES)) or "han"
-        types = list(q.HAN_TYPES) if which == "han" else list(q.DEVICE_TYPES) if which == "all" else [which]
+        which = _choice(request, "types", ("han", "all", *DEVICE_TYPES)) or "han"
+        types: list[str] = (
+            list(q.HAN_TYPES) if which == "han" else list(DEVICE_TYPES) if which == "all" else [which]
+        )
         return which, types
 
     @r.get(PREFIX + "/reports/firmware")

@@ -3,13 +3,15 @@ distribution status report (per device)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from hanota.lifecycle import FAILED, HUB_REGIONS, REACHED, WAITING, DeviceState, Outcome
 from hanota.ssi import charts
-from hanota.ssi import queries as q
+from hanota.ssi import request_queries as q
 from hanota.ssi.pages import (
     PREFIX,
     SSI,
@@ -21,6 +23,17 @@ from hanota.ssi.pages import (
     _int_path,
     _size,
 )
+
+STATES: Final = tuple(DeviceState)
+OUTCOMES: Final = tuple(Outcome)
+IN_FLIGHT_BAR: Final = "in flight"
+REGION_BARS: Final = (DeviceState.ACTIVATED, DeviceState.TRANSFERRED, q.FAILED_SERIES, IN_FLIGHT_BAR)
+"""The bars per CSP region: activated, the image on the device but not activated (transferred, or its
+activation failed), failed (at any stage), and waiting for the image (`WAITING`)."""
+
+
+def _count(counts: Mapping[str, int], states: Iterable[DeviceState]) -> int:
+    return sum(counts.get(s, 0) for s in states)
 
 
 def add_request_routes(r: APIRouter, ssi: SSI) -> None:
@@ -68,19 +81,20 @@ def add_request_routes(r: APIRouter, ssi: SSI) -> None:
             (
                 region,
                 {
-                    "activated": counts.get("activated", 0),
-                    "transferred": counts.get("transferred", 0) + counts.get("activation_failed", 0),
-                    "failed": sum(counts.get(s, 0) for s in q.FAILED),
-                    "in flight": counts.get("accepted", 0) + counts.get("sent", 0),
+                    DeviceState.ACTIVATED: _count(counts, (DeviceState.ACTIVATED,)),
+                    DeviceState.TRANSFERRED: _count(
+                        counts, (s for s in REACHED if s != DeviceState.ACTIVATED)
+                    ),
+                    q.FAILED_SERIES: _count(counts, FAILED),
+                    IN_FLIGHT_BAR: _count(counts, WAITING),
                 },
             )
             for region, counts in p.by_region.items()
-            if region != "-" or any(k != "rejected" for k in counts)
+            if region != "-" or any(k != DeviceState.REJECTED for k in counts)
         ]
-        region_chart = charts.stacked_bars(
-            regions, keys=("activated", "transferred", "failed", "in flight"), title="Devices per CSP region"
-        )
-        return {"p": p, "chart": chart, "region_chart": region_chart, "states": q.STATES, "req": req}
+        region_chart = charts.stacked_bars(regions, keys=REGION_BARS, title="Devices per CSP region")
+        return {"p": p, "counters": p.counters, "chart": chart, "region_chart": region_chart, "states": STATES,
+                "req": req}  # fmt: skip
 
     @r.get(PREFIX + "/requests/{pk}")
     def request_page(request: Request, pk: str) -> Response:
@@ -100,9 +114,9 @@ def add_request_routes(r: APIRouter, ssi: SSI) -> None:
 
     def _dist_filter(request: Request) -> q.DistFilter:
         return q.DistFilter(
-            state=_choice(request, "state", q.STATES),
-            outcome=_choice(request, "outcome", q.OUTCOMES),
-            region=_choice(request, "region", q.REGIONS),
+            state=_choice(request, "state", STATES),
+            outcome=_choice(request, "outcome", OUTCOMES),
+            region=_choice(request, "region", HUB_REGIONS),
         )
 
     @r.get(PREFIX + "/requests/{pk}/devices")
@@ -114,7 +128,7 @@ def add_request_routes(r: APIRouter, ssi: SSI) -> None:
             with ssi.reader.connect() as conn:
                 result = q.distribution_page(conn, req, f, after, size, c.scope)
             return ssi.render("distribution.html", c, request, req=req, page=result, f=f, size=size, after=after,
-                              states=q.STATES, outcomes=q.OUTCOMES, regions=q.REGIONS)  # fmt: skip
+                              states=STATES, outcomes=OUTCOMES, regions=HUB_REGIONS)  # fmt: skip
 
         return ssi.guard(request, page)
 

@@ -136,7 +136,7 @@ def test_inverted_hardware_range_applies_to_nothing() -> None:
 
 
 def test_refuses_bad_magic() -> None:
-    """The first four bytes must be 0x0BEEF11E, little-endian."""
+    """A header whose first four bytes are not 0x0BEEF11E (little-endian) is refused E100, naming both values."""
     data = struct.pack("<I", 0x0BEEF11F) + SAMPLE_LIKE[4:]
     with pytest.raises(InputError) as excinfo:
         OTAHeader.deserialize(data)

@@ -119,7 +119,8 @@ def test_detection_misreads_an_unsigned_image_that_looks_signed() -> None:
 
 
 def test_short_unsigned_body_is_never_taken_as_signed() -> None:
-    """Fewer than 66 bytes after the header cannot hold a trailer."""
+    """A body of fewer than 66 bytes after the header cannot hold a signature trailer: the image is read
+    as unsigned."""
     image = parse_image(ppmid(b"\x00\x40" + bytes(63)))
     assert not image.has_supplier_signature
 
@@ -193,7 +194,7 @@ def test_refuses_image_size_larger_than_the_file() -> None:
 
 
 def test_refuses_image_size_smaller_than_the_file() -> None:
-    """Trailing bytes the header does not account for."""
+    """A file longer than the header's image size (trailing bytes) is refused, with both sizes in the message."""
     data = ppmid()
     with pytest.raises(InputError) as excinfo:
         parse_image(data + b"\x00")
@@ -204,7 +205,7 @@ def test_refuses_image_size_smaller_than_the_file() -> None:
 
 
 def test_refuses_a_truncated_header_inside_an_image() -> None:
-    """Header refusals come through `parse_image` unchanged."""
+    """An image whose header is truncated is refused by `parse_image` with the header's own message."""
     with pytest.raises(InputError) as excinfo:
         parse_image(ppmid()[:40])
     assert excinfo.value.message == "an OTA header needs at least 56 bytes, got 40"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 
 import crafted as c
 from api.conftest import Live
@@ -67,7 +67,8 @@ def test_replayed_counter_is_refused_and_persisted(live: Live) -> None:
 
 def test_access_control_codes(live: Live) -> None:
     """Access control over HTTP: an SRV the User's role may not send is E2, a suspended User E3, an unknown
-    User E1, a target other than the DCC E42, a command variant not the SRV's E12."""
+    User E1, a target other than the DCC E42, a command variant not the SRV's E12; none is recorded or spends
+    a counter."""
     other = signer_for(live.pki, c.OTHER)
     body = UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.P_OK,))
     assert answer(live, signed(other, request(c.OTHER, "11.4", body)))[0] == "E2"
@@ -85,8 +86,9 @@ def test_access_control_codes(live: Live) -> None:
         == "E42"
     )
     assert answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), cv=3)))[0] == "E12"
-    with live.engine.connect() as conn:
-        assert conn.execute(select(User.eui).where(User.eui == c.S1)).first() is not None
+    with live.engine.connect() as conn:  # refused before any handler: nothing recorded, no counter spent
+        assert conn.execute(text("SELECT count(*) FROM service_requests")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM request_counters")).scalar_one() == 0
 
 
 def test_fifty_thousand_ids_the_schema_maximum(live: Live) -> None:

@@ -35,6 +35,7 @@ from hanota.duis import Request, codes
 from hanota.duis.alerts import QuarantinedRequest
 from hanota.duis.requests import UpdateFirmware, UpdatePPMIDFirmware
 from hanota.duis.values import QuarantineKind
+from hanota.lifecycle import QuarantineStatus, RequestStatus
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class AnomalyGuard:
                 .values(
                     request_id=str(rid), originator_eui=rid.originator, srv=request.srv, kind=breach.kind.value,
                     reason=breach.reason, received_at=now, device_count=m.devices, image_size=m.image_bytes,
-                    body=signed, status="quarantined",
+                    body=signed, status=QuarantineStatus.QUARANTINED,
                 )
                 .returning(QuarantinedRequestRow.id)
             ).scalar_one()
@@ -176,7 +177,7 @@ class AnomalyGuard:
         conn.execute(
             insert(ServiceRequest).values(
                 request_id=str(rid), originator_eui=rid.originator, srv=request.srv, received_at=now,
-                status="quarantined", response_code=codes.REQUEST_QUARANTINED, firmware_version=version,
+                status=RequestStatus.QUARANTINED, response_code=codes.REQUEST_QUARANTINED, firmware_version=version,
                 device_count=m.devices, accepted_count=0, detail=f"quarantine event {ref}: {breach.reason}"[:1000],
             )
         )  # fmt: skip

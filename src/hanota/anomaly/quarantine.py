@@ -39,8 +39,9 @@ from hanota.db.models import QuarantinedRequestRow, ServiceRequest
 from hanota.duis import RequestID, Response, Signer, codes
 from hanota.duis.responses import ResponseMessage
 from hanota.errors import HanotaError
+from hanota.lifecycle import QuarantineStatus, RequestStatus
 
-STATUSES = ("quarantined", "released", "deleted")
+STATUSES = tuple(QuarantineStatus)
 RELEASED_KIND = "QuarantineReleased"
 DELETED_KIND = "QuarantineDeleted"
 
@@ -109,7 +110,7 @@ def list_quarantined(
     conn: Connection,
     *,
     user_eui: str | None = None,
-    status: str | None = "quarantined",
+    status: str | None = QuarantineStatus.QUARANTINED,
     srv: str | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -162,7 +163,10 @@ def _claim(
     """Move the event from quarantined to `status`, or refuse (NotFound / AlreadyDecided)."""
     moved = conn.execute(
         update(QuarantinedRequestRow)
-        .where(QuarantinedRequestRow.id == event_ref, QuarantinedRequestRow.status == "quarantined")
+        .where(
+            QuarantinedRequestRow.id == event_ref,
+            QuarantinedRequestRow.status == QuarantineStatus.QUARANTINED,
+        )
         .values(status=status, decided_at=now, decided_by=operator_eui, decision_reason=reason)
     ).rowcount
     entry = get_quarantined(conn, event_ref)
@@ -204,11 +208,11 @@ def release(
     nothing changes. Audited as ``quarantine.release`` with the answer's code."""
     require_operator(conn, operator_eui)
     why = _require_reason(reason)
-    entry = _claim(conn, event_ref, "released", operator_eui, why, now)
+    entry = _claim(conn, event_ref, QuarantineStatus.RELEASED, operator_eui, why, now)
     signed = signed_request(conn, event_ref)
     conn.execute(
         sql_delete(ServiceRequest).where(
-            ServiceRequest.request_id == entry.request_id, ServiceRequest.status == "quarantined"
+            ServiceRequest.request_id == entry.request_id, ServiceRequest.status == RequestStatus.QUARANTINED
         )
     )  # the handler records the request anew, as for any request just received
 
@@ -252,16 +256,19 @@ def delete(
     rights, errors and audit as `release` (``quarantine.delete``). The stored bytes are kept as evidence."""
     require_operator(conn, operator_eui)
     why = _require_reason(reason)
-    entry = _claim(conn, event_ref, "deleted", operator_eui, why, now)
+    entry = _claim(conn, event_ref, QuarantineStatus.DELETED, operator_eui, why, now)
     code = codes.REQUEST_QUARANTINED
     conn.execute(
         update(QuarantinedRequestRow).where(QuarantinedRequestRow.id == event_ref).values(outcome_code=code)
     )
     conn.execute(
         update(ServiceRequest)
-        .where(ServiceRequest.request_id == entry.request_id, ServiceRequest.status == "quarantined")
+        .where(
+            ServiceRequest.request_id == entry.request_id, ServiceRequest.status == RequestStatus.QUARANTINED
+        )
         .values(
-            status="deleted", detail=f"quarantine event {event_ref} deleted by {operator_eui}: {why}"[:1000]
+            status=RequestStatus.DELETED,
+            detail=f"quarantine event {event_ref} deleted by {operator_eui}: {why}"[:1000],
         )
     )
     request_pk = conn.execute(

@@ -24,12 +24,15 @@ from sqlalchemy import Connection
 from hanota.anomaly import audit, counting, quarantine, thresholds
 from hanota.anomaly.access import Actor, authenticate
 from hanota.anomaly.errors import AnomalyError, NotPermitted
+from hanota.lifecycle import QuarantineStatus
 
 if TYPE_CHECKING:
     from hanota.bootstrap import AppContext
 
 PREFIX = "/api/v1/anomaly"
 T = TypeVar("T")
+#: the `status` of a quarantine listing: one of `QuarantineStatus`, or all of them
+QUARANTINE_STATUS_PATTERN = f"^({'|'.join(QuarantineStatus)}|all)$"
 Count = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
@@ -196,7 +199,7 @@ def anomaly_router(ctx: "AppContext") -> APIRouter:
     @router.get("/quarantine", summary="quarantined requests (a User sees only its own)")
     def get_quarantine(
         a: Who,
-        status: Annotated[str, Query(pattern="^(quarantined|released|deleted|all)$")] = "quarantined",
+        status: Annotated[str, Query(pattern=QUARANTINE_STATUS_PATTERN)] = QuarantineStatus.QUARANTINED.value,
         user_eui: str | None = None,
         srv: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -21,6 +21,7 @@ from hanota.cli.common import EXIT_REFUSED, console, fail, load_settings, migrat
 from hanota.clock import SystemClock
 from hanota.errors import HanotaError
 from hanota.estate.catalogue import DCC_OPERATOR_EUI
+from hanota.lifecycle import QuarantineStatus
 
 quarantine_app = typer.Typer(
     help="Requests held by anomaly detection: list, release (process as if just received) or delete.",
@@ -89,7 +90,9 @@ def _in_store(work: Callable[[Connection], T], engine: Engine | None = None) -> 
 @quarantine_app.command("list")
 def quarantine_list(
     user: Annotated[str | None, typer.Option(help="only this User's requests")] = None,
-    status: Annotated[str, typer.Option(help="quarantined | released | deleted | all")] = "quarantined",
+    status: Annotated[
+        str, typer.Option(help=" | ".join([*QuarantineStatus, "all"]))
+    ] = QuarantineStatus.QUARANTINED.value,
     srv: Annotated[str | None, typer.Option(help="only this SRV")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
 ) -> None:

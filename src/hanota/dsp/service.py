@@ -85,6 +85,7 @@ from hanota.duis.xmlparse import DEFAULT_LIMITS, SR, XmlLimits, parse_document
 from hanota.errors import AccessError, HanotaError, InputError, ReplayError, TooLarge
 from hanota.inventory.read import read_inventory
 from hanota.inventory.update import update_inventory
+from hanota.lifecycle import RequestStatus
 from hanota.logs import get_logger
 
 log = get_logger("hanota.dsp")
@@ -369,7 +370,7 @@ class DSPService:
             conn.execute(
                 insert(ServiceRequest).values(
                     request_id=str(rid), originator_eui=rid.originator, srv=request.srv, received_at=now,
-                    status="accepted", response_code=code, device_count=0, accepted_count=0,
+                    status=RequestStatus.ACCEPTED, response_code=code, device_count=0, accepted_count=0,
                 )
             )  # fmt: skip  # every request served is on record: the SSI lists it, billing counts it
         return Response(rid, code, now, ResponseMessage(request.srv, payload)), None

@@ -20,6 +20,8 @@ from typing import Final
 
 from lxml import etree
 
+from hanota.lifecycle import Outcome
+
 from . import codes
 from .alerts import DCCAlertMessage, _parse_dcc_alert_message, _render_alert
 from .requests import (
@@ -151,11 +153,11 @@ class DSPInventory:
 
 #: (field name, element name) of the five warning lists, in schema order.
 WARNING_LISTS: Final = (
-    ("invalid_device_ids", "InvalidDeviceIDList"),
-    ("not_commissioned", "NotCommissionedDeviceIDList"),
-    ("not_applicable_firmware", "NotApplicableFirmwareDeviceIDList"),
-    ("other_request_in_progress", "OtherRequestInProgressList"),
-    ("invalid_gbcs_version", "InvalidGBCSVersionList"),
+    ("invalid_device_ids", Outcome.INVALID_DEVICE_ID.value),
+    ("not_commissioned", Outcome.NOT_COMMISSIONED.value),
+    ("not_applicable_firmware", Outcome.NOT_APPLICABLE_FIRMWARE.value),
+    ("other_request_in_progress", Outcome.OTHER_REQUEST_IN_PROGRESS.value),
+    ("invalid_gbcs_version", Outcome.INVALID_GBCS_VERSION.value),
 )
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from hanota.lifecycle import Region
+
 # --- shares -------------------------------------------------------------------------------------------
-REGION_SHARE = {"North": 1 / 3, "Central": 1 / 3, "South": 1 / 3}  # N8: no public split; ASSUMED 1/3 each
+REGION_SHARE: dict[str, float] = dict.fromkeys(Region, 1 / 3)  # N8: no public split; ASSUMED 1/3 each
 GAS_SHARE = 0.85  # ASSUMED: ~85 % of GB homes are on the gas grid (commonly cited; not in the parameters doc)
 DUAL_FUEL_SAME_SUPPLIER = 0.75  # ASSUMED: share of gas homes whose gas supplier is also the electricity one
 IHD_SHARE = 0.90  # N6: ~1 IHD per SMETS2 premises; ASSUMED 10 % declined or lost
@@ -47,7 +49,7 @@ OFF_RANGE_HARDWARE = (
 # ASSUMED: 5 % of Central and South hubs by mid-2026 (a year and a half of installs after the trials, on an
 # estate of ~11-12 M hubs, N5); 1 % in the North, where the schema allows `4G North` but the DCC's plan names
 # Central and South (standing for 4G hubs fitted where long-range radio does not reach).
-FOUR_G_SHARE = {"North": 0.01, "Central": 0.05, "South": 0.05}
+FOUR_G_SHARE: dict[str, float] = {Region.NORTH: 0.01, Region.CENTRAL: 0.05, Region.SOUTH: 0.05}
 # Dual-band Comms Hubs (2.4 GHz and 868 MHz HAN, capacity doc H17) are fitted where 2.4 GHz alone does not
 # reach the meters (flats, meter rooms). The DCC reported them in use "at scale" in 2021 (energylivenews.com,
 # 10-01-2022, "2021 hailed as record year for smart meter rollout") but no share was found.

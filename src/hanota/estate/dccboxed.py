@@ -34,6 +34,7 @@ from hanota.estate.columns import (
     USER_COLS,
 )
 from hanota.firmware import parse_image
+from hanota.lifecycle import Region
 
 SUPPLIER_EUI = "90-B3-D5-1F-30-01-00-00"
 NETWORK_OPERATOR_EUI = "90-B3-D5-1F-30-02-00-00"
@@ -101,12 +102,10 @@ def add_dccboxed_home(load: BulkLoader, *, premises_id: int) -> None:
             ),
         ],
     )  # fmt: skip
-    load.rows("premises", PREMISES_COLS, [(premises_id, "123456789012", "DCC 1XB", "Central", 1)])
-    load.rows(
-        "comms_hubs",
-        HUB_COLS + HUB_FACT_COLS,
-        [(CHF, GPF, premises_id, "Central", cat.HUB_FIRMWARE_HAN_OTA, "4.2", 1, *DCCBOXED_HUB_FACTS)],
-    )
+    region = Region.CENTRAL.value
+    load.rows("premises", PREMISES_COLS, [(premises_id, "123456789012", "DCC 1XB", region, 1)])
+    hub = (CHF, GPF, premises_id, region, cat.HUB_FIRMWARE_HAN_OTA, "4.2", 1, *DCCBOXED_HUB_FACTS)
+    load.rows("comms_hubs", HUB_COLS + HUB_FACT_COLS, [hub])
     day = "2024-01-01"
 
     def dev(did: str, dtype: str, m: cat.Model, hw: int) -> tuple[object, ...]:

@@ -34,12 +34,12 @@ from hanota.estate.columns import (
     USER_COLS,
 )
 from hanota.estate.dccboxed import add_dccboxed_home
-from hanota.lifecycle import FOUR_G_PREFIX, is_4g
+from hanota.lifecycle import FOUR_G_PREFIX, Region, is_4g
 
-_POSTCODE_AREAS = {
-    "North": ("AB", "DD", "EH", "G", "IV", "KY", "NE", "DH", "CA", "LA"),
-    "Central": ("B", "CV", "LE", "NG", "DE", "ST", "WV", "M", "L", "LS"),
-    "South": ("SO", "BN", "PO", "CT", "EX", "PL", "BS", "RG", "SW", "SE"),
+_POSTCODE_AREAS: dict[str, tuple[str, ...]] = {
+    Region.NORTH: ("AB", "DD", "EH", "G", "IV", "KY", "NE", "DH", "CA", "LA"),
+    Region.CENTRAL: ("B", "CV", "LE", "NG", "DE", "ST", "WV", "M", "L", "LS"),
+    Region.SOUTH: ("SO", "BN", "PO", "CT", "EX", "PL", "BS", "RG", "SW", "SE"),
 }
 _LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 _EPOCH = date(2019, 1, 1)
@@ -77,7 +77,7 @@ def hub_facts(region: str, gbcs_version: str, *, dual_band: bool = False) -> tup
     long-range-radio hub in the North: DUIS's Connectivity has no value for radio."""
     chts = cat.CHTS_VERSION_OF_GBCS.get(gbcs_version, cat.CHTS_VERSION_OLDER)
     variant = HANVariant.DUAL_BAND if dual_band else HANVariant.SINGLE_BAND
-    connectivity = Connectivity.CELLULAR.value if is_4g(region) or region != "North" else None
+    connectivity = Connectivity.CELLULAR.value if is_4g(region) or region != Region.NORTH else None
     return chts, variant.value, connectivity
 
 
@@ -86,7 +86,7 @@ MISSING_HUB_FACTS_SQL = (
     "UPDATE comms_hubs SET chts_version = CASE "  # noqa: S608 - catalogue constants
     + " ".join(f"WHEN gbcs_version = '{g}' THEN '{v}'" for g, v in cat.CHTS_VERSION_OF_GBCS.items())
     + f" ELSE '{cat.CHTS_VERSION_OLDER}' END, han_variant = '{HANVariant.SINGLE_BAND.value}', "
-    f"connectivity = CASE WHEN region = 'North' THEN NULL ELSE '{Connectivity.CELLULAR.value}' END "
+    f"connectivity = CASE WHEN region = '{Region.NORTH.value}' THEN NULL ELSE '{Connectivity.CELLULAR.value}' END "
     "WHERE chts_version IS NULL"
 )
 
@@ -103,7 +103,7 @@ class _Generator:
         # fact of a seed's estate as it was
         self.hub_rng = random.Random(f"{seed}:hub facts")  # noqa: S311 - synthetic data
         self.serial = itertools.count(0x0100000000)
-        self.region = _Weighted(list(cat.REGION_SHARE), list(cat.REGION_SHARE.values()))
+        self.region = _Weighted([str(r) for r in cat.REGION_SHARE], list(cat.REGION_SHARE.values()))
         self.elec = _Weighted(cat.SUPPLIERS, [s.share for s in cat.SUPPLIERS])
         gas = [s for s in cat.SUPPLIERS if "GS" in s.roles.split()]
         self.gas = _Weighted(gas, [s.share for s in gas])

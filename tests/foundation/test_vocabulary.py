@@ -72,7 +72,7 @@ HOMONYMS: dict[tuple[str, str], str] = {
     ("alerts/states.py", "dead"): "an alert's delivery (dead-lettered), not a distribution job's status",
     ("cli/ssi.py", "accepted"): "a column header of `hanota billing`: the requests accepted, counted",
     ("ssi/alert_pages.py", "queued"): "the audit detail of a redelivery: how many alerts were queued again",
-    ("supplier/receiver.py", "rejected"): "a count of the alerts the sample endpoint refused, not a request's status",
+    ("supplier/receiver.py", "rejected"): "the sample endpoint's count of alerts it refused, not a status",
 }
 
 # Files not yet moved onto the vocabulary (issue 14, item 2, under way); each leaves this set when it is.

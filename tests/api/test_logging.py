@@ -303,10 +303,13 @@ def test_no_key_material_in_the_text_on_stderr(
     assert leaks(text, needles) == []
 
 
-def test_no_key_material_from_the_cli_commands_that_load_keys(tmp_path: Path, sqlite_url: str) -> None:
-    """`hanota pki init`, `hanota sr sign` (with the right key, and with key and certificate swapped) and
-    `hanota users set-password` (accepted, and too short) at debug level: neither their stderr (the log and
-    the one error line) nor their stdout holds a private key or the password."""
+def test_no_key_material_from_the_cli_commands_that_load_keys(
+    tmp_path: Path, sqlite_url: str, restore_logging: None
+) -> None:
+    """`hanota pki init`, `hanota sr sign` (with the right key, and with key and certificate swapped),
+    `hanota alerts pull` (signing its pulls with the User's key, against a live DSP on the same store) and
+    `hanota users set-password` (accepted, and too short), at debug level: neither their stderr (the log
+    and the one error line) nor their stdout holds a private key or a password."""
     env = {"HANOTA_DATA_DIR": str(tmp_path / "data"), "HANOTA_DATABASE_URL": sqlite_url,
            "HANOTA_LOG_LEVEL": "debug", "HANOTA_TRACEBACK": None, "COLUMNS": "200"}  # fmt: skip
     runner = CliRunner()
@@ -317,23 +320,27 @@ def test_no_key_material_from_the_cli_commands_that_load_keys(tmp_path: Path, sq
         assert r.exit_code == exit_code, (args, r.exit_code, r.stdout, r.stderr, r.exception)
         outputs.append(r.stdout + r.stderr)
 
+    run("estate", "generate", "--homes", "20", "--seed", "3")
+    run("pki", "init")
+    pki = tmp_path / "data" / "pki"
+    key = sorted((pki / "users").glob("*.key.pem"))[0]
+    cert = key.with_name(key.name.replace(".key.pem", ".pem"))
+    stem = cert.name.removesuffix(".pem")
+    eui = "-".join(stem[i : i + 2] for i in range(0, 16, 2))
+    unsigned = tmp_path / "request.xml"
+    unsigned.write_bytes(render_request(request(eui, "8.2", ReadInventory(uprn=1))))
+    run("sr", "sign", str(unsigned), "--key", str(key), "--cert", str(cert))
+    assert "<ds:SignatureValue>" in outputs[-1]
+    run("sr", "sign", str(unsigned), "--key", str(cert), "--cert", str(key), exit_code=2)
+    ctx = build_context(Settings(data_dir=tmp_path / "data", database_url=sqlite_url), migrate=False)
     try:
-        run("estate", "generate", "--homes", "20", "--seed", "3")
-        run("pki", "init")
-        pki = tmp_path / "data" / "pki"
-        key = sorted((pki / "users").glob("*.key.pem"))[0]
-        cert = key.with_name(key.name.replace(".key.pem", ".pem"))
-        unsigned = tmp_path / "request.xml"
-        unsigned.write_bytes(render_request(request(c.S1, "8.2", ReadInventory(device_id=c.P_OK))))
-        run("sr", "sign", str(unsigned), "--key", str(key), "--cert", str(cert))
-        assert "<ds:SignatureValue>" in outputs[-1]
-        run("sr", "sign", str(unsigned), "--key", str(cert), "--cert", str(key), exit_code=2)
-        stem = cert.name.removesuffix(".pem")
-        eui = "-".join(stem[i : i + 2] for i in range(0, 16, 2))
-        run("users", "set-password", eui, "--password-stdin", input=PASSWORD + "\n")
-        run("users", "set-password", eui, "--password-stdin", input=SHORT_PASSWORD + "\n", exit_code=2)
+        with LiveServer(create_app(ctx)) as server:
+            run("alerts", "pull", "--user", eui, "--url", server.url)
     finally:
-        configure_logging()  # the CLI pointed logging at CliRunner's stderr, which it closed
+        ctx.engine.dispose()
+    assert f"Mailbox of {eui}" in outputs[-1]
+    run("users", "set-password", eui, "--password-stdin", input=PASSWORD + "\n")
+    run("users", "set-password", eui, "--password-stdin", input=SHORT_PASSWORD + "\n", exit_code=2)
     needles = secrets_of(pki) | {"short password": SHORT_PASSWORD}
     text = "\n".join(outputs)
     assert leaks(text, needles) == [], text[-2000:]

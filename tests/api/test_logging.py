@@ -94,6 +94,17 @@ def unknown_srv(live: Live) -> bytes:
     return body.replace(old, b"<sr:ServiceReferenceVariant>99.9<", 1)
 
 
+def wrong_role(live: Live) -> bytes:
+    """An 11.4 from a User whose role may not send it (answered E2 in the write transaction)."""
+    body = UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.P_OK,))
+    return signed(signer_for(live.pki, c.OTHER), request(c.OTHER, "11.4", body))
+
+
+def wrong_command_variant(live: Live) -> bytes:
+    """An 8.2 with command variant 3, not the SRV's (answered E12 by routing, before any handler)."""
+    return signed(signer_for(live.pki, c.S1), request(c.S1, "8.2", ReadInventory(device_id=c.P_OK), cv=3))
+
+
 def replayed(live: Live) -> bytes:
     """An 8.2 whose counter was already accepted (sent once first)."""
     body = read_8_2(live, counter=5_000)
@@ -106,25 +117,23 @@ def rid_of(body: bytes) -> str:
     return body[start : body.index(b"</sr:RequestID>")].decode()
 
 
-def request_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in logs if e.get("event") == "request"]
-
-
 # -- one log line per request ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("name", "build", "status", "code", "srv"),
+    ("name", "build", "status", "code", "srv", "originator"),
     [
-        ("accepted", read_8_2, 200, "I0", "8.2"),
-        ("bad signature", bad_signature, 200, "E40", "8.2"),
-        ("replayed counter", replayed, 200, "E41", "8.2"),
-        ("SRV not in the schema", unknown_srv, 400, "E40", None),
+        ("accepted", read_8_2, 200, "I0", "8.2", c.S1),
+        ("bad signature", bad_signature, 200, "E40", "8.2", c.S1),
+        ("replayed counter", replayed, 200, "E41", "8.2", c.S1),
+        ("role may not send it", wrong_role, 200, "E2", "11.4", c.OTHER),
+        ("command variant not the SRV's", wrong_command_variant, 200, "E12", "8.2", c.S1),
+        ("SRV not in the schema", unknown_srv, 400, "E40", None, c.S1),
     ],
-    ids=["accepted", "bad-signature", "replayed-counter", "srv-not-in-schema"],
+    ids=["accepted", "bad-signature", "replayed-counter", "wrong-role", "wrong-cv", "srv-not-in-schema"],
 )
 def test_each_duis_request_is_one_log_event_with_its_id_originator_srv_outcome_and_duration(
-    live: Live, name: str, build: Any, status: int, code: str, srv: str | None
+    live: Live, name: str, build: Any, status: int, code: str, srv: str | None, originator: str
 ) -> None:
     """A DUIS request over HTTP, answered or refused, logs exactly one event ('request'), carrying its
     RequestID, originator, SRV, response code, the refusal's reason, and a duration within the round trip."""
@@ -138,7 +147,7 @@ def test_each_duis_request_is_one_log_event_with_its_id_originator_srv_outcome_a
     event = logs[0]
     assert set(event) == REQUEST_FIELDS, event
     assert event["event"] == "request" and event["log_level"] == "info"
-    assert event["request_id"] == rid_of(body) and event["originator"] == c.S1
+    assert event["request_id"] == rid_of(body) and event["originator"] == originator
     assert event["srv"] == srv and event["code"] == code
     if code == "I0":
         assert event["reason"] is None

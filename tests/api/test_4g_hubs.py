@@ -8,9 +8,9 @@ from sqlalchemy import insert, select, update
 
 import crafted as c
 from api.conftest import Live
-from api.test_delivery import FINAL, run_campaign
 from api.test_routing import submit
 from api.test_service_d import answer
+from dsp.event_testkit import FINAL, run_campaign
 from duisclient import request, signed, signer_for
 from hanota.bootstrap import make_runners
 from hanota.db.models import CommsHub, CSPTarget, Device, DistributionJob, RequestDevice

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from event_testkit import FINAL, HOUR, run_campaign
 from sqlalchemy import func, select, text, update
 
 import crafted as c
@@ -26,26 +27,6 @@ from hanota.duis import parse_document, parse_response
 from hanota.duis.alerts import CommsHubAlert, CSPFirmwareDeliveryStatus, DCCAlertMessage, PPMIDAlert
 from hanota.firmware import build_image, parse_image
 from hanota.network.profile import load_profile
-
-FINAL = {"transfer_failed", "activated", "activation_failed"}
-HOUR = 3600.0
-
-
-def run_campaign(live: Live, runners: list[GatewayRunner], *, max_hours: int = 24 * 8) -> None:
-    """Advance the manual clock an hour at a time, ticking every gateway, until every sent device is final."""
-    for _ in range(max_hours):
-        live.clock.advance(HOUR)
-        for r in runners:
-            r.tick()
-        with live.engine.connect() as conn:
-            open_ = conn.execute(
-                select(func.count()).where(
-                    RequestDevice.state.in_(("accepted", "sent", "transferred")),
-                )
-            ).scalar_one()
-        if not open_:
-            return
-    pytest.fail("the campaign did not finish in the time allowed")
 
 
 @pytest.fixture

@@ -1,11 +1,7 @@
-"""8.4 Update Inventory and 12.2 Pre-notification over HTTP, and the `hanota sr` commands end to end."""
+"""The inventory's SRs over HTTP: 8.4 Update Inventory (a supplier records an IHD's firmware version, A-001)
+and 12.2 Device Pre-notification (a new device joins the SMI as Pending, on a version the CPL still lists)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -16,13 +12,11 @@ from duisclient import request, signed, signer_for
 from hanota.db.models import CPLEntry, Device, FirmwareHistory
 from hanota.duis.requests import (
     DevicePrenotification,
-    ReadInventory,
     UpdateDeviceDetails,
     UpdateInventory,
     UpdatePPMIDFirmware,
 )
 from hanota.duis.values import DeviceType
-from hanota.ssi.billing import billing_rows
 
 NEW_IHD = "BB-00-00-00-00-00-01-01"
 
@@ -98,37 +92,3 @@ def test_prenotification_is_blocked_when_the_version_is_no_longer_valid(live: Li
             conn.execute(select(Device.firmware_version).where(Device.device_id == c.P_OK)).scalar_one()
             == c.OLD_VERSION
         )
-
-
-def test_sr_build_sign_submit_commands(live: Live, tmp_path: Path) -> None:
-    """A supplier drives the DSP with the hanota command alone."""
-    stem = c.S1.replace("-", "")
-    env = {**os.environ, "HANOTA_DATA_DIR": str(tmp_path / "client")}
-    run = [sys.executable, "-m", "hanota.cli.main"]
-    image = tmp_path / "fw.bin"
-    image.write_bytes(c.NEW_IMAGE)
-    subprocess.run([*run, "sr", "build", "11.4", "--originator", c.S1, "--counter", "77", "--image", str(image),
-                    "--firmware-version", c.NEW_VERSION, "--device", c.P_OK, "--device", c.UNKNOWN,
-                    "-o", str(tmp_path / "req.xml")], check=True, env=env)  # fmt: skip
-    subprocess.run([*run, "sr", "sign", "--key", str(live.pki / "users" / f"{stem}.key.pem"),
-                    "--cert", str(live.pki / "users" / f"{stem}.pem"), str(tmp_path / "req.xml"),
-                    "-o", str(tmp_path / "req.signed.xml")], check=True, env=env)  # fmt: skip
-    out = subprocess.run([*run, "sr", "submit", live.url, str(tmp_path / "req.signed.xml"),
-                          "--dsp-cert", str(live.pki / "dsp.pem")], check=True, env=env, capture_output=True,
-                         text=True).stdout  # fmt: skip
-    assert "W110401" in out and "signature verified" in out
-    assert "InvalidDeviceIDList: 1" in out
-
-
-def test_every_request_served_is_on_record_and_billed(live: Live) -> None:
-    """Successful 8.2/8.4 (like 11.4 and refused requests) are recorded, so billing counts every SRV."""
-    s1 = signer_for(live.pki, c.S1)
-    assert answer(live, signed(s1, request(c.S1, "8.2", ReadInventory(device_id=c.P_OK))))[0] == "I0"
-    record = UpdateInventory(c.I_NOFW, UpdateDeviceDetails(firmware_version=c.OLD_VERSION))
-    assert answer(live, signed(s1, request(c.S1, "8.4", record)))[0] == "I0"
-    assert answer(live, signed(s1, request(c.S1, "8.4", UpdateInventory("BB-00-00-00-00-00-09-09",
-                                                                         UpdateDeviceDetails(firmware_version="01")))))[0] == "E19"  # fmt: skip
-    with live.engine.connect() as conn:
-        rows = billing_rows(conn, user=c.S1)
-    counts = {r.srv: (r.requests, r.requests_accepted) for r in rows}
-    assert counts == {"8.2": (1, 1), "8.4": (2, 1)}

@@ -1,0 +1,6 @@
+"""Fixtures of the inventory tests: the `live` server of tests/api (a real uvicorn server over the crafted
+estate), for the inventory's SRs sent over HTTP."""
+
+from __future__ import annotations
+
+from api.conftest import live  # noqa: F401 - re-exported fixture

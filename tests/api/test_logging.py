@@ -157,7 +157,7 @@ def test_each_duis_request_is_one_log_event_with_its_id_originator_srv_outcome_a
 
 
 def test_a_large_firmware_request_is_one_log_event_too(live: Live) -> None:
-    """An SR 11.4 accepted with a warning (several devices, classification before the write) still logs
+    """An SR 11.4 for several devices, accepted with a warning (some excluded), still logs
     one event: nothing per device, nothing per step."""
     ids = tuple(e.device_id for e in c.MIXED)
     body = signed(
@@ -179,7 +179,7 @@ def test_a_large_firmware_request_is_one_log_event_too(live: Live) -> None:
 @pytest.mark.parametrize(
     ("content", "content_type", "status"),
     [
-        (None, "application/xml", 413),  # None: one byte over the server's limit
+        (None, "application/xml", 413),  # None: a body over the server's limit
         (b"<a/>", "text/plain", 415),
         (b"not xml at all", "application/xml", 400),
     ],

@@ -193,6 +193,12 @@ class Backoff:
         )  # fmt: skip
         return Retry(verdict, now + to_clock_seconds(self.clock, verdict.wait_seconds))
 
+    def pause(self, failures: int, now: datetime, retry_after: float | None = None) -> tuple[float, datetime]:
+        """After the `failures`-th failure in a row of a peer (not of one item): the wait in wall seconds
+        (`RetryPolicy.delay`, never dead), and the clock time it ends."""
+        wait = self.policy.delay(failures, self.rng, retry_after)
+        return wait, now + to_clock_seconds(self.clock, wait)
+
 
 def _duration(seconds: float) -> str:
     if seconds >= 3600:

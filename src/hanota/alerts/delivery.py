@@ -50,6 +50,11 @@ never held behind a slow one (a stalled endpoint occupies at most ``per_recipien
 (claim → send → record) is the same work in lockstep, for tests and benchmarks. (httpx's async client
 measured ~570 requests/s with 16 connections on this machine against ~14,000/s for aiohttp; see
 ``bench/bench_alerts.py``.)
+
+The parts: what a claim and an attempt are (`hanota.alerts.attempts`), how one alert is POSTed
+(`hanota.alerts.posting`), dead letters sent again by hand (`hanota.alerts.redelivery`); the claim's row
+locking, its lease and the backoff are `hanota.retry`'s (`claimable`, `Lease`, `Backoff`), as for the
+distribution router.
 """
 
 from __future__ import annotations
@@ -60,33 +65,33 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
+from hanota.alerts.attempts import ClaimedAlert, Outcome, RunCounts, add_counts, judge
 from hanota.alerts.endpoints import endpoint_problem
+from hanota.alerts.posting import (
+    ALERT_CODE_HEADER,
+    ALERT_ID_HEADER,
+    AiohttpTransport,
+    Transport,
+    new_event_loop,
+)
+from hanota.alerts.redelivery import redeliver
 from hanota.background import poll_until_stopped
 from hanota.clock import Clock
 from hanota.db.bulk import insert_or_ignore
 from hanota.db.models import AlertOutbox, AlertRecipient, User
 from hanota.logs import get_logger
-from hanota.retry import (
-    RetryPolicy,
-    is_permanent,
-    retry_after_seconds,
-    to_clock_seconds,
-    wall_seconds_between,
-)
+from hanota.retry import Backoff, Lease, RetryPolicy, claimable, is_permanent, to_clock_seconds
 
 log = get_logger("hanota.alerts.delivery")
 
-ALERT_ID_HEADER = "X-DCC-Alert-ID"
-ALERT_CODE_HEADER = "X-DCC-Alert-Code"
 _MAX_ERROR = 1000
 _IN_CHUNK = 500  # ids per `IN (…)` when recording (well under every driver's parameter limit)
 _AGE_SWEEP_WALL_SECONDS = 10.0  # how often a worker dead-letters a paused recipient's over-age backlog
@@ -94,92 +99,6 @@ _RECORD_AFTER_SECONDS = 0.05  # the longest a delivered alert waits to be record
 _DEAD_LOG_WALL_SECONDS = 60.0  # at most one "dead-lettered" line per recipient per minute
 RELEASED = "lease too short to send; released"
 HELD = "recipient paused after a failure; released"
-
-
-@dataclass(frozen=True)
-class ClaimedAlert:
-    pk: int
-    alert_id: str
-    recipient: str
-    code: str
-    endpoint: str
-    body: bytes
-    attempts: int  # including this one: the fencing token of this claim
-    tries: int  # POSTs made before this claim
-    created_at: datetime
-    lease_until: datetime  # in the clock's time, as stored
-    wall_deadline: float  # the same moment in this process's monotonic seconds
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt got: an HTTP status, or none (`error` says why); `skipped` = not sent at all."""
-
-    alert: ClaimedAlert
-    status: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    skipped: bool = False
-    permanent: bool = False  # a refusal no retry changes (a 4xx but 408/425/429, an unusable endpoint)
-
-    @property
-    def delivered(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-
-@dataclass(frozen=True)
-class RunCounts:
-    claimed: int = 0
-    delivered: int = 0
-    failed: int = 0
-    released: int = 0
-    to_mailbox: int = 0
-    dead: int = 0
-
-
-class Transport(Protocol):
-    """How a worker POSTs (the seam tests and benchmarks may replace). Used on the worker's event loop."""
-
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, float | None]:
-        """POST `body`; return (HTTP status, Retry-After seconds or None); raise on no answer."""
-        ...
-
-    async def aclose(self) -> None: ...
-
-
-class AiohttpTransport:
-    """Keep-alive HTTP/1.1 with a bounded connection pool; redirects are not followed."""
-
-    def __init__(self, *, concurrency: int, timeout_seconds: float) -> None:
-        self._concurrency = concurrency
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, trust_env=False, auto_decompress=False
-            )
-        return self._session
-
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, float | None]:
-        async with self._open().post(url, data=body, headers=dict(headers), allow_redirects=False) as r:
-            await r.release()
-            return r.status, retry_after_seconds(r.headers.get("Retry-After"))
-
-    async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-
-
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed (it comes with uvicorn[standard]; about a third less CPU per POST)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - not on every platform
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 class DeliveryWorker:
@@ -229,6 +148,11 @@ class DeliveryWorker:
         self._dead_logged: dict[str, tuple[float, int]] = {}  # recipient -> (last line, dead-lettered since)
         self.totals = RunCounts()
 
+    @property
+    def backoff(self) -> Backoff:
+        """The retry policy on this worker's clock (built on use: tests swap `policy` and `rng`)."""
+        return Backoff(self.policy, self.clock, self.rng)
+
     # -- claim ---------------------------------------------------------------------------------------------
     def claim(self, limit: int | None = None, busy: Sequence[str] = ()) -> list[ClaimedAlert]:
         """Lease up to `limit` due alerts; rows whose recipient has no endpoint go to the mailbox instead.
@@ -237,7 +161,7 @@ class DeliveryWorker:
         recipients, and a recipient whose endpoint is failing but whose pause is over gets one alert (a probe).
         """
         now = self.clock.now()
-        lease_until = now + to_clock_seconds(self.clock, self.lease_seconds)
+        lease_until = Lease(self.clock, self.lease_seconds).until(now)
         wall_deadline = time.monotonic() + self.lease_seconds
         limit = limit or self.batch_size
         with self.engine.begin() as conn:
@@ -280,7 +204,7 @@ class DeliveryWorker:
                     .values(paused_until=lease_until)
                 )
         if to_mailbox:
-            self.totals = _add(self.totals, RunCounts(to_mailbox=len(to_mailbox)))
+            self.totals = add_counts(self.totals, RunCounts(to_mailbox=len(to_mailbox)))
             log.info("alerts moved to the mailbox (recipient has no endpoint)", count=len(to_mailbox))
         return [
             ClaimedAlert(r.id, r.alert_id, r.recipient_eui, r.code, str(endpoints[r.recipient_eui]),
@@ -309,9 +233,7 @@ class DeliveryWorker:
             query = query.where(AlertOutbox.recipient_eui == only)
         elif exclude:
             query = query.where(AlertOutbox.recipient_eui.not_in(list(exclude)))
-        if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return query
+        return claimable(query, self.engine.dialect.name)
 
     def _sweep_over_age(self, conn: Connection, now: datetime) -> None:
         """Dead-letter what a failing recipient's pauses kept from ever being tried within the age limit."""
@@ -338,7 +260,7 @@ class DeliveryWorker:
             )
         ).rowcount
         if swept:
-            self.totals = _add(self.totals, RunCounts(dead=swept))
+            self.totals = add_counts(self.totals, RunCounts(dead=swept))
             log.warning("alerts dead-lettered: recipient failing past the age limit", count=swept)
 
     # -- send ----------------------------------------------------------------------------------------------
@@ -358,7 +280,7 @@ class DeliveryWorker:
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
-            self._loop = _new_event_loop()
+            self._loop = new_event_loop()
             self._gate = None
             self._gates = {}
         return self._loop
@@ -420,17 +342,22 @@ class DeliveryWorker:
         dead: Counter[str] = Counter()
         for o in failed:
             tries = o.alert.tries + 1
-            verdict = self.policy.after_failure(
-                tries, wall_seconds_between(self.clock, o.alert.created_at, now), self.rng,
-                status=o.status, permanent=o.permanent, retry_after=o.retry_after,
-            )  # fmt: skip
+            retry = self.backoff.after_failure(
+                tries,
+                o.alert.created_at,
+                now,
+                status=o.status,
+                permanent=o.permanent,
+                retry_after=o.retry_after,
+            )
+            verdict = retry.verdict
             error = o.error or "failed"
             if verdict.dead:
                 dead[o.alert.recipient] += 1
                 error = f"{error}; dead-lettered: {verdict.dead_reason}"
             params.append({
                 "b_pk": o.alert.pk, "b_attempts": o.alert.attempts, "b_tries": tries,
-                "b_next": now + to_clock_seconds(self.clock, verdict.wait_seconds),
+                "b_next": retry.at,
                 "b_dead": now if verdict.dead else None, "b_error": error[:_MAX_ERROR],
             })  # fmt: skip
         with self.engine.begin() as conn:
@@ -459,7 +386,7 @@ class DeliveryWorker:
         for recipient, n in sorted(dead.items()):
             self._log_dead(recipient, n, next(o.error for o in failed if o.alert.recipient == recipient))
         counts = RunCounts(len(outcomes), len(delivered), len(failed), len(skipped), dead=sum(dead.values()))
-        self.totals = _add(self.totals, counts)
+        self.totals = add_counts(self.totals, counts)
         return counts
 
     def _log_dead(self, recipient: str, n: int, error: str | None) -> None:
@@ -479,7 +406,7 @@ class DeliveryWorker:
 
         Only answers from the recipient's current endpoint count: a POST to an address the User replaced
         while it was in flight says nothing about the new one (see `hanota.alerts.endpoints`)."""
-        ok, bad, released = _judge(outcomes)
+        ok, bad, released = judge(outcomes)
         touched = sorted(ok | set(bad) | released)
         if not touched:
             return
@@ -498,7 +425,7 @@ class DeliveryWorker:
                      and o.alert.endpoint != current[o.alert.recipient]]  # fmt: skip
             if stale:
                 gone = {id(o) for o in stale}
-                ok, bad, released = _judge([o for o in outcomes if id(o) not in gone])
+                ok, bad, released = judge([o for o in outcomes if id(o) not in gone])
                 released -= {o.alert.recipient for o in stale}
         recovered = [eui for eui in sorted(ok) if eui in known and known[eui].failures > 0]
         if recovered:
@@ -518,10 +445,10 @@ class DeliveryWorker:
         for eui, o in sorted(bad.items()):
             before = known.get(eui)
             failures = (before.failures if before is not None else 0) + 1
-            wait = self.policy.delay(failures, self.rng, o.retry_after)
+            wait, paused_until = self.backoff.pause(failures, now, o.retry_after)
             values = {
                 "failures": failures,
-                "paused_until": now + to_clock_seconds(self.clock, wait),
+                "paused_until": paused_until,
                 "failing_since": before.failing_since if before is not None and before.failing_since else now,
                 "last_error": (o.error or "failed")[:_MAX_ERROR],
                 "updated_at": now,
@@ -647,42 +574,6 @@ class DeliveryWorker:
         closer.join(timeout=10)
 
 
-def redeliver(
-    conn: Connection, now: datetime, *, alert_ids: Sequence[str] = (), recipient: str | None = None
-) -> int:
-    """Send dead-lettered alerts again (by ID, or all of a recipient's, or all): they become due now with a
-    fresh try count, the same ID and bytes; their recipients' pauses are lifted. Returns how many."""
-    dead: list[ColumnElement[bool]] = [AlertOutbox.dead_at.is_not(None), AlertOutbox.delivered_at.is_(None)]
-    if alert_ids:
-        dead.append(AlertOutbox.alert_id.in_(list(alert_ids)))
-    if recipient is not None:
-        dead.append(AlertOutbox.recipient_eui == recipient)
-    recipients = select(AlertOutbox.recipient_eui).where(*dead).distinct()
-    conn.execute(
-        update(AlertRecipient)
-        .where(AlertRecipient.recipient_eui.in_(recipients))
-        .values(paused_until=None, updated_at=now)
-    )
-    n = conn.execute(
-        update(AlertOutbox).where(*dead).values(dead_at=None, tries=0, next_attempt_at=now)
-    ).rowcount
-    if n:
-        log.info("dead-lettered alerts queued again by hand", count=n, recipient=recipient)
-    return int(n)
-
-
-def _judge(outcomes: Sequence[Outcome]) -> tuple[set[str], dict[str, Outcome], set[str]]:
-    """The recipients that got an alert delivered, those whose endpoint failed (with one such outcome), and
-    those whose alerts were only given back unsent."""
-    ok = {o.alert.recipient for o in outcomes if o.delivered}
-    bad: dict[str, Outcome] = {}
-    for o in outcomes:  # a permanent refusal is about that alert: the endpoint is up and answering
-        if not o.delivered and not o.skipped and not o.permanent and o.alert.recipient not in ok:
-            bad[o.alert.recipient] = o
-    released = {o.alert.recipient for o in outcomes if o.skipped} - ok - set(bad)
-    return ok, bad, released
-
-
 def _fenced() -> Any:
     """UPDATE of one undelivered alert (:b_pk) only while the claim that read it (:b_attempts) still holds it."""
     return update(AlertOutbox).where(
@@ -696,12 +587,7 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
 
 
-def _add(a: RunCounts, b: RunCounts) -> RunCounts:
-    return RunCounts(
-        a.claimed + b.claimed,
-        a.delivered + b.delivered,
-        a.failed + b.failed,
-        a.released + b.released,
-        a.to_mailbox + b.to_mailbox,
-        a.dead + b.dead,
-    )
+__all__ = [
+    "ALERT_CODE_HEADER", "ALERT_ID_HEADER", "HELD", "RELEASED", "AiohttpTransport", "ClaimedAlert",
+    "DeliveryWorker", "Outcome", "RunCounts", "Transport", "redeliver",
+]  # fmt: skip

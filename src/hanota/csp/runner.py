@@ -47,7 +47,7 @@ from hanota.network.distribution import Distribution, PriorityClass, TargetTable
 from hanota.network.engine import NetworkEngine
 from hanota.network.events import Event
 from hanota.network.profile import NetworkProfile, Region
-from hanota.retry import RetryPolicy, retry_after_seconds, to_clock_seconds, wall_seconds_between
+from hanota.retry import Backoff, RetryPolicy, retry_after_seconds
 
 log = get_logger("hanota.csp.runner")
 
@@ -326,17 +326,17 @@ class GatewayRunner:
                     done += 1
                     continue
                 first = utc(since) if since is not None else now
-                verdict = self.policy.after_failure(
-                    attempts + 1, wall_seconds_between(self.gateway.clock, first, now), self.rng,
-                    status=status, retry_after=retry_after,
-                )  # fmt: skip
+                retry = Backoff(self.policy, self.gateway.clock, self.rng).after_failure(
+                    attempts + 1, first, now, status=status, retry_after=retry_after
+                )
+                verdict = retry.verdict
                 conn.execute(
                     update(CSPEventBatch)
                     .where(CSPEventBatch.region == self.region, CSPEventBatch.seq == seq)
                     .values(
                         attempts=CSPEventBatch.attempts + 1, failing_since=first,
                         last_error=(error if not verdict.dead else f"{error}; dead-lettered: {verdict.dead_reason}")[:1000],
-                        next_attempt_at=now + to_clock_seconds(self.gateway.clock, verdict.wait_seconds),
+                        next_attempt_at=retry.at,
                         dead_at=now if verdict.dead else None,
                     )
                 )  # fmt: skip

@@ -32,6 +32,8 @@ def call(live: Live, token: str | None, method: str, path: str, **kwargs: Any) -
 
 
 def test_no_or_unknown_or_revoked_token_is_401_and_tokens_are_stored_hashed(live: Live) -> None:
+    """A request without a bearer token, with an unknown one or with a revoked one is refused with 401; a valid
+    token names its User, roles and operator flag, and the store keeps only the tokens' hashes."""
     t = tokens(live)
     assert call(live, None, "GET", "/me").status_code == 401
     assert call(live, "not-a-token", "GET", "/me").status_code == 401
@@ -46,6 +48,10 @@ def test_no_or_unknown_or_revoked_token_is_401_and_tokens_are_stored_hashed(live
 
 
 def test_a_user_reads_and_sets_its_own_thresholds_within_bounds(live: Live) -> None:
+    """A User reads its own thresholds (another User's: 403) and sets one within the DCC bound (above it, a value of
+    the wrong type or an unknown field: 422; an unknown SRV: 404; another User: 403); the DSP applies it at
+    once (the next 11.4 over it is quarantined, E43), the usage counts it, and clearing it brings back the
+    DCC default."""
     t = tokens(live)
     r = call(live, t[c.S1], "GET", f"/thresholds/{c.S1}")
     assert r.status_code == 200
@@ -76,6 +82,10 @@ def test_a_user_reads_and_sets_its_own_thresholds_within_bounds(live: Live) -> N
 
 
 def test_quarantine_listing_is_scoped_and_decisions_are_operator_only(live: Live) -> None:
+    """A User sees only its own quarantined requests (another User's: 403); only an operator releases or deletes
+    one, with a reason (none: 422; an unknown event: 404); a decided request cannot be decided again (409);
+    the release is in the audit log, which only operators read, and the released request is recorded as
+    accepted."""
     t = tokens(live)
     call(live, t[c.S2], "PUT", f"/thresholds/{c.S2}/8.2", json={"max_requests": 1})
     s2 = signer_for(live.pki, c.S2)
@@ -119,6 +129,8 @@ def test_quarantine_listing_is_scoped_and_decisions_are_operator_only(live: Live
 
 
 def test_policies_are_read_by_all_and_changed_by_operators(live: Live) -> None:
+    """Every User reads the DCC-wide policies; only an operator changes one (a User: 403), never so that an SRV is
+    unguarded (422), and resetting brings back the default."""
     t = tokens(live)
     srvs = {p["srv"]: p for p in call(live, t[c.S1], "GET", "/policies").json()}
     assert srvs["11.4"]["dcc_max_devices"] == 2_000_000 and srvs["11.4"]["source"] == "default"

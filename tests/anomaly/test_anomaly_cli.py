@@ -40,6 +40,9 @@ def hold_two(store: Env) -> list[int]:
 
 
 def test_quarantine_list_release_and_delete(store: Env, sqlite_url: str, tmp_path: Path) -> None:
+    """`hanota quarantine list` shows the held requests; `release` answers the User (I0) and `delete` tells it E43,
+    each by the operator with the reason; a second decision on the same event is refused (exit 1, already
+    deleted); `list --status all` shows both decided, and both decisions are in the audit log."""
     first, second = hold_two(store)
     code, out = hanota(tmp_path, sqlite_url, "quarantine", "list")
     assert code == 0 and "2 shown" in out and "ADUserThresholdBreach" in out and c.S1 in out
@@ -68,6 +71,8 @@ def test_quarantine_list_release_and_delete(store: Env, sqlite_url: str, tmp_pat
 
 
 def test_a_decision_needs_a_reason_and_an_operator(store: Env, sqlite_url: str, tmp_path: Path) -> None:
+    """A release without --reason is a usage error (exit 2) and one by a User who is not a DCC operator is refused
+    (exit 1); either way the request stays quarantined."""
     first, _ = hold_two(store)
     code, out = hanota(tmp_path, sqlite_url, "quarantine", "release", str(first))
     assert code == 2 and "--reason" in out
@@ -80,6 +85,8 @@ def test_a_decision_needs_a_reason_and_an_operator(store: Env, sqlite_url: str, 
 
 
 def test_thresholds_show_set_clear_and_refuse(store: Env, sqlite_url: str, tmp_path: Path) -> None:
+    """`hanota thresholds show` prints a User's thresholds (the DCC default), `set` refuses a value above the DCC
+    bound (exit 1) and stores one within it, and `clear` brings back the default."""
     code, out = hanota(tmp_path, sqlite_url, "thresholds", "show", c.S1)
     assert code == 0 and "dcc-default" in out and "250,000" in out
     code, out = hanota(tmp_path, sqlite_url, "thresholds", "set", c.S1, "11.4", "--max-devices", "5000000",
@@ -95,6 +102,9 @@ def test_thresholds_show_set_clear_and_refuse(store: Env, sqlite_url: str, tmp_p
 
 
 def test_policies_audit_and_tokens(store: Env, sqlite_url: str, tmp_path: Path) -> None:
+    """`hanota thresholds policy` prints the DCC policies; `policy-set` refuses an unguarded SRV (exit 1) or a value
+    that is not FIELD=NUMBER (exit 2), stores a valid change by the operator and `policy-reset` undoes it,
+    both in `audit`; `token` issues a User's API token once and `--revoke` revokes it."""
     code, out = hanota(tmp_path, sqlite_url, "thresholds", "policy")
     assert code == 0 and "2,000,000" in out and "2,097,152" in out
     code, out = hanota(tmp_path, sqlite_url, "thresholds", "policy-set", "11.4", "default_max_devices=none",

@@ -64,6 +64,8 @@ def assert_quarantined(env: Env, data: bytes, kind: QuarantineKind, reason: str)
 
 
 def test_a_user_threshold_breach_on_requests(env: Env) -> None:
+    """A User's third 11.4 within 24 h, over its threshold of 2 requests, is quarantined with the reason and not
+    counted; another User's request is not affected."""
     user_limit(env, max_requests=2)
     assert env.ppmid([c.P_OK]) == "I0"
     assert env.ppmid([c.I_OK]) == "I0"
@@ -86,6 +88,8 @@ def test_a_threshold_of_one_request_reads_in_the_singular(env: Env) -> None:
 
 
 def test_a_user_threshold_breach_on_devices_counts_distinct_ids(env: Env) -> None:
+    """A User's device threshold counts distinct device IDs (a duplicate once): a request that would take it over is
+    quarantined, while one that still fits is served and counted."""
     user_limit(env, max_requests=10, max_devices=3)
     assert env.ppmid([c.P_OK, c.P_OK, c.I_OK]) == "I0", "two distinct devices (a duplicate counts once)"
     assert usage(env) == Usage(1, 2)
@@ -107,6 +111,8 @@ def test_the_dcc_default_threshold_guards_11_4_without_any_setting(env: Env) -> 
 
 
 def test_a_dcc_wide_breach_counts_every_user(env: Env) -> None:
+    """The DCC-wide request threshold counts the requests of every User: once reached, the next 11.4 of any User is
+    quarantined as a DCC threshold breach."""
     policy(env, dcc_max_requests=2)
     assert env.ppmid([c.P_OK]) == "I0"
     assert env.ppmid([c.P_GAS], eui=c.S2) == "I0"
@@ -117,6 +123,7 @@ def test_a_dcc_wide_breach_counts_every_user(env: Env) -> None:
 
 
 def test_a_dcc_wide_device_threshold(env: Env) -> None:
+    """The DCC-wide device threshold holds the 11.4 that would take the devices of all Users over it."""
     policy(env, dcc_max_devices=2)
     assert env.ppmid([c.P_OK, c.I_OK]) == "I0"
     data = env.signed(c.S1, "11.4", UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, (c.P_GAS,)))
@@ -133,6 +140,8 @@ def test_a_dcc_wide_device_threshold(env: Env) -> None:
 def test_an_attribute_limit_breach(
     env: Env, changes: dict[str, int], ids: tuple[str, ...], reason: str
 ) -> None:
+    """A request over an attribute limit of the DCC policy (the image's size, the devices in one request) is
+    quarantined with the limit in its reason, and nothing is counted."""
     policy(env, **changes)
     data = env.signed(c.S1, "11.4", UpdatePPMIDFirmware(c.NEW_IMAGE, c.NEW_VERSION, ids))
     assert_quarantined(env, data, QuarantineKind.ATTRIBUTE_LIMITS, reason)
@@ -148,6 +157,8 @@ def test_the_default_attribute_limit_holds_an_image_over_2_mib(env: Env) -> None
 
 
 def test_any_srv_can_be_guarded_by_the_user(env: Env) -> None:
+    """A User may guard any SRV it sends, 8.2 included: its second 8.2 over a limit of one is quarantined (E43) with
+    no device count."""
     user_limit(env, srv="8.2", max_requests=1)
     assert env.read() == "I0"
     assert env.read() == "E43"
@@ -169,6 +180,8 @@ def test_the_window_rolls_by_clock_hour(env: Env) -> None:
 
 
 def test_old_buckets_are_pruned_after_the_longest_window(env: Env) -> None:
+    """Usage buckets older than the longest window (168 h) are deleted: 200 hours later only the current hour's
+    bucket is left."""
     assert env.read() == "I0"
     env.clock.advance(timedelta(hours=200).total_seconds())
     assert env.read() == "I0"

@@ -46,6 +46,10 @@ def decide(
 
 
 def test_release_processes_the_request_as_if_just_received(env: Env) -> None:
+    """Release processes the held 11.4 as if just received: every device classified as for a new request, its
+    distribution job written, the request counted (the operator overrides the threshold); the User gets the
+    answer it would have had (W110401 with its warning lists), signed, under its original RequestID (outbox
+    kind QuarantineReleased), and the decision is audited with who, when and why."""
     ref, rid = hold_one(env)
     env.clock.advance(1800)
     d = decide(env, "release", ref)
@@ -112,6 +116,8 @@ def test_a_released_request_meets_todays_access_control(env: Env) -> None:
 
 
 def test_a_released_request_refused_by_its_handler_is_recorded_as_refused(env: Env) -> None:
+    """A released request its handler refuses (no device left, E110405) is recorded as rejected with that code, like
+    any refused request."""
     ref, rid = hold_one(env, (c.UNKNOWN,))
     d = decide(env, "release", ref)
     assert d.response_code == "E110405"
@@ -121,6 +127,9 @@ def test_a_released_request_refused_by_its_handler_is_recorded_as_refused(env: E
 
 
 def test_delete_never_processes_and_tells_the_user(env: Env) -> None:
+    """Delete never processes the request: it is recorded as deleted (E43, with the operator's reason), has no
+    devices and is not counted; the User gets a signed E43 under its RequestID (outbox kind
+    QuarantineDeleted), and the decision is audited."""
     ref, rid = hold_one(env)
     d = decide(env, "delete", ref, reason="supplier confirms the key was misused")
     assert (d.response_code, d.entry.status, d.notice_alert_id) == ("E43", "deleted", f"add:{ref}")
@@ -141,6 +150,8 @@ def test_delete_never_processes_and_tells_the_user(env: Env) -> None:
 
 
 def test_decisions_need_an_active_operator_and_a_reason_and_change_nothing_otherwise(env: Env) -> None:
+    """A release or delete by a User (NotPermitted), by an unknown EUI (NotFound), without a reason (OutOfBounds) or
+    by a suspended operator (NotPermitted) is refused; the request stays quarantined and nothing is audited."""
     ref, _ = hold_one(env)
     cases: list[tuple[str, str, type[AnomalyError]]] = [
         (c.S1, "mine", NotPermitted),  # a User may not release its own request
@@ -160,6 +171,8 @@ def test_decisions_need_an_active_operator_and_a_reason_and_change_nothing_other
 
 
 def test_a_request_is_decided_once(env: Env) -> None:
+    """Once released, a request can be neither released nor deleted again (AlreadyDecided, naming who decided); an
+    unknown event is NotFound."""
     ref, _ = hold_one(env)
     decide(env, "release", ref)
     for action in ("release", "delete"):
@@ -199,6 +212,8 @@ def test_two_operators_deciding_at_once_exactly_one_wins(env: Env) -> None:
 
 
 def test_listing_filters_by_user_status_and_srv(env: Env) -> None:
+    """The quarantine listing shows the awaiting requests oldest first and filters by User, SRV and status; a
+    deleted one leaves the default listing and is found by status."""
     ref, _ = hold_one(env)
     with env.engine.begin() as conn:
         set_user_threshold(

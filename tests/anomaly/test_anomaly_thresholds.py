@@ -40,6 +40,8 @@ def test_a_user_without_its_own_threshold_gets_the_dcc_default_for_11_4_and_11_1
 
 
 def test_a_user_sets_its_own_threshold_and_it_is_audited(env: Env) -> None:
+    """A User sets its own 11.4 threshold (requests, devices, window): it is stored for that User alone and audited
+    with the actor, reason, time and the values before and after."""
     with env.engine.begin() as conn:
         t = set_user_threshold(conn, user_eui=c.S1, srv="11.4", max_requests=5, max_devices=1_000, window_hours=12,
                                actor_eui=c.S1, reason="campaign of May", now=c.NOW)  # fmt: skip
@@ -74,6 +76,8 @@ def test_a_user_sets_its_own_threshold_and_it_is_audited(env: Env) -> None:
 def test_values_outside_the_dcc_bounds_are_refused_and_nothing_is_stored(
     env: Env, kwargs: dict[str, int], message: str
 ) -> None:
+    """A threshold above the DCC bound (scaled to its window), below 1, with a window outside 1–168 h or of the
+    wrong type is refused with the reason, and neither a threshold nor an audit row is stored."""
     with env.engine.begin() as conn, pytest.raises(OutOfBounds, match=message):
         set_user_threshold(conn, user_eui=c.S1, srv="11.4", actor_eui=c.S1, now=c.NOW, **kwargs)  # type: ignore[arg-type]
     with env.engine.connect() as conn:
@@ -90,6 +94,8 @@ def test_bounds_are_rates_so_no_window_loosens_them() -> None:
 
 
 def test_exactly_the_bound_is_accepted_and_devices_do_not_apply_to_8_2(env: Env) -> None:
+    """A threshold exactly at the bound is accepted; an SRV without a device list (8.2) takes no device limit, and
+    with no DCC default needs a request limit."""
     with env.engine.begin() as conn:
         t = set_user_threshold(conn, user_eui=c.S1, srv="11.4", max_requests=100, max_devices=500_000,
                                window_hours=12, actor_eui=c.S1, now=c.NOW)  # fmt: skip
@@ -112,6 +118,8 @@ def test_a_field_left_unset_takes_the_default_scaled_to_the_window(env: Env) -> 
 
 
 def test_only_the_user_itself_or_a_dcc_operator_may_set_its_threshold(env: Env) -> None:
+    """Only the User itself, for an SRV it may send, or a DCC operator sets a User's threshold; another User, an SRV
+    not served here and an EUI that is no DCC User are refused."""
     with env.engine.begin() as conn:
         with pytest.raises(NotPermitted, match="may not change the thresholds"):
             set_user_threshold(conn, user_eui=c.S1, srv="11.4", max_requests=5, actor_eui=c.S2, now=c.NOW)
@@ -130,6 +138,8 @@ def test_only_the_user_itself_or_a_dcc_operator_may_set_its_threshold(env: Env) 
 
 
 def test_clearing_brings_back_the_default(env: Env) -> None:
+    """Clearing a User's threshold gives it exactly what a User who never set one has (the DCC default), and both
+    changes are audited."""
     with env.engine.begin() as conn:
         set_user_threshold(conn, user_eui=c.S1, srv="11.4", max_requests=7, actor_eui=c.S1, now=c.NOW)
         t = clear_user_threshold(conn, user_eui=c.S1, srv="11.4", actor_eui=c.S1, now=c.NOW)
@@ -141,6 +151,9 @@ def test_clearing_brings_back_the_default(env: Env) -> None:
 
 
 def test_the_dcc_policy_keeps_11_4_guarded_and_within_duis_limits(env: Env) -> None:
+    """An operator's change to the DCC policy never leaves 11.4 unguarded, above its caps, beyond the DUIS limits or
+    with unknown fields, applies only to fields the SRV has, needs an operator and a reason; every refusal
+    leaves the default, and an accepted change keeps the other fields and is audited."""
     with env.engine.begin() as conn:
         for changes, message in (
             ({"default_max_devices": None}, "never unguarded"),
@@ -176,6 +189,8 @@ def test_the_dcc_policy_keeps_11_4_guarded_and_within_duis_limits(env: Env) -> N
 
 
 def test_a_lowered_cap_clamps_a_stored_user_threshold(env: Env) -> None:
+    """When the operator lowers a cap below a User's stored threshold, the User's threshold in force is the cap,
+    marked as clamped."""
     with env.engine.begin() as conn:
         set_user_threshold(conn, user_eui=c.S1, srv="11.4", max_requests=5, max_devices=900_000, actor_eui=c.S1,
                            now=c.NOW)  # fmt: skip
@@ -186,6 +201,7 @@ def test_a_lowered_cap_clamps_a_stored_user_threshold(env: Env) -> None:
 
 
 def test_every_served_srv_has_a_code_default_policy_that_obeys_the_rules() -> None:
+    """Every SRV the DSP serves has a default policy in the code, and every default passes the policy rules."""
     from hanota.anomaly.thresholds import served_srvs, validate_policy
 
     assert set(DEFAULT_POLICIES) == set(served_srvs())

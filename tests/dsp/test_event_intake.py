@@ -44,6 +44,10 @@ def campaign(live: Live) -> list[GatewayRunner]:
 def test_every_sent_device_ends_in_one_final_state_with_its_alerts(
     live: Live, campaign: list[GatewayRunner]
 ) -> None:
+    """After a whole campaign every accepted device is in one final state the CSP agrees with, with its
+    timestamps (or failure reason); exactly the activated devices run the new version, each with a
+    firmware_history row; every interested supplier has two signed alerts per device that took the
+    image and one per transfer failure, each of the kind and code its event maps to."""
     accepted = {e.device_id for e in c.MIXED if e.outcome == "Accepted"}
     with live.engine.connect() as conn:
         rows = conn.execute(
@@ -105,6 +109,8 @@ def test_every_sent_device_ends_in_one_final_state_with_its_alerts(
 def test_a_finished_campaign_is_stable_and_all_batches_are_acknowledged(
     live: Live, campaign: list[GatewayRunner]
 ) -> None:
+    """Once a campaign has finished every event batch has been acknowledged by the DSP, and more ticks of the
+    gateways add no alert."""
     with live.engine.connect() as conn:
         before = conn.execute(select(func.count()).select_from(AlertOutbox)).scalar_one()
         unsent = conn.execute(select(func.count()).where(CSPEventBatch.sent_at.is_(None))).scalar_one()
@@ -115,6 +121,8 @@ def test_a_finished_campaign_is_stable_and_all_batches_are_acknowledged(
 
 
 def test_a_restarted_gateway_replays_its_network_without_reporting_twice(live: Live) -> None:
+    """Gateways restarted part way through a campaign (their engines rebuilt from the store) finish it without
+    reporting any event twice, and every device ends in a final state."""
     assert submit(live, (c.P_OK, c.I_OK, c.P_GAS)) == "I0"
     live.router().run_once()
     first = make_runners(live.ctx, live.url)
@@ -152,6 +160,10 @@ def post(live: Live, body: bytes, key: bytes | None, region: str = "central") ->
 
 
 def test_forged_replayed_and_out_of_order_batches_are_refused(live: Live) -> None:
+    """A batch without the region's HMAC, or signed with another secret's or another region's key, is refused
+    with 401; an unknown region is 404, a body that is not JSON or speaks for another region 422; a gap and a
+    replay are 409 with the DSP's last sequence number; only the region's next batch is applied, once: the
+    device is transferred and its two suppliers alerted once."""
     assert submit(live, (c.P_OK,)) == "I0"
     live.router().run_once()
     key = region_key(live.ctx.settings.csp_secret, "Central")

@@ -39,6 +39,8 @@ def ids(n: int) -> list[str]:
 
 
 def test_csp_rejections_of_a_whole_file_are_one_statement(engine: Engine) -> None:
+    """Marking every device of a whole 50,000-target file csp_rejected works beyond SQLite's variable limit,
+    in one statement, with the CSP's reason on each."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     devices = ids(MANY)
     with engine.begin() as conn:
@@ -59,6 +61,8 @@ def test_csp_rejections_of_a_whole_file_are_one_statement(engine: Engine) -> Non
 
 
 def test_interested_suppliers_of_more_devices_than_sqlite_has_variables(engine: Engine) -> None:
+    """The interested suppliers of more devices than SQLite allows bound variables are found in one statement
+    (unknown IDs have none)."""
     c.build(engine)
     with engine.connect() as conn:
         got = interested_suppliers(conn, [c.P_OK, *ids(MANY)], c.NOW)
@@ -107,6 +111,8 @@ def test_two_first_requests_of_an_originator_racing(engine: Engine, tmp_path: Pa
 def test_trust_store_sees_a_new_certificate_at_once_and_reloads_at_most_once_a_second(
     engine: Engine, tmp_path: Path
 ) -> None:
+    """The database trust store finds a certificate added to the store at once (an unknown serial reloads),
+    but reloads at most once a second."""
     c.build(engine)
     init_pki(engine, tmp_path / "pki", now=c.NOW)
     cert = x509.load_pem_x509_certificate(

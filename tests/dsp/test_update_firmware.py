@@ -71,6 +71,8 @@ def run(engine: Engine, ids: list[str], *, sender: str = c.S1, image: bytes = c.
 
 
 def test_mixed_list_puts_every_device_in_its_expected_list(estate: Engine) -> None:
+    """Every device of the crafted mixed list lands in the list its case expects, and the request answers
+    W110401 (some devices excluded)."""
     ids = [e.device_id for e in c.MIXED]
     code, outcomes = run(estate, ids)
     assert outcomes == {e.device_id: e.outcome for e in c.MIXED}
@@ -78,12 +80,14 @@ def test_mixed_list_puts_every_device_in_its_expected_list(estate: Engine) -> No
 
 
 def test_duplicates_are_answered_once_in_request_order(estate: Engine) -> None:
+    """A device ID given twice is answered once, at its first place in the request."""
     code, outcomes = run(estate, [c.P_OK, c.UNKNOWN, c.P_OK, c.UNKNOWN, c.I_OK])
     assert list(outcomes) == [c.P_OK, c.UNKNOWN, c.I_OK]
     assert code == "W110401"
 
 
 def test_all_accepted_is_i0(estate: Engine) -> None:
+    """A request whose every device is accepted answers I0."""
     assert run(estate, [c.P_OK, c.I_OK])[0] == "I0"
 
 
@@ -93,10 +97,14 @@ def test_the_gas_supplier_is_interested_too(estate: Engine) -> None:
 
 
 def test_an_ended_registration_gives_no_interest(estate: Engine) -> None:
+    """A supplier whose registration on the hub has ended is no interested supplier: its device goes to
+    InvalidDeviceIDList, and with none left the request is E110405."""
     assert run(estate, [c.P_NOTMINE], sender=c.S2) == ("E110405", {c.P_NOTMINE: "InvalidDeviceIDList"})
 
 
 def test_no_device_left_is_an_error(estate: Engine) -> None:
+    """A request that leaves no device after the checks (an unknown one, one of another SR's type) is refused
+    with E110405."""
     assert run(estate, [c.UNKNOWN, c.E1])[0] == "E110405"
 
 
@@ -111,6 +119,8 @@ def test_no_device_left_is_an_error(estate: Engine) -> None:
     ],
 )
 def test_request_level_checks(estate: Engine, image: bytes, version: str, code: str, message: str) -> None:
+    """An image that is not a valid OTA file, not on the CPL, Withdrawn there, or not of the request's
+    FirmwareVersion refuses the whole request with its code and reason."""
     with pytest.raises(ValidationError, match=message) as e:
         run(estate, [c.P_OK], image=image, version=version)
     assert e.value.code == code
@@ -130,6 +140,7 @@ def test_image_for_another_device_type_is_refused(estate: Engine) -> None:
 
 
 def test_header_must_match_the_cpl_entry(estate: Engine) -> None:
+    """An image whose header's image type is not the CPL entry's is refused with E11."""
     other_type = build_image(
         manufacturer_code=0x121D, image_type=0x0099, file_version=1,
         manufacturer_image=b"crafted PPMID firmware " + b"new" * 64, header_string="crafted PPMID image",
@@ -187,6 +198,8 @@ def test_a_device_already_on_the_requests_version_is_excluded_with_its_reason(es
 
 
 def test_a_list_of_devices_all_on_the_requests_version_leaves_no_device(estate: Engine) -> None:
+    """When every device already runs the request's version, each is excluded
+    (NotApplicableFirmwareDeviceIDList) and the request leaves no device (E110405)."""
     _set_firmware(estate, {c.P_OK: c.NEW_VERSION, c.I_OK: c.NEW_VERSION})
     assert run(estate, [c.P_OK, c.I_OK]) == (
         "E110405",
@@ -226,6 +239,8 @@ def test_same_version_rule_in_sql_and_in_python(estate: Engine, sr: FirmwareSR, 
 
 
 def test_same_sender_same_image_in_flight_is_other_request_in_progress(estate: Engine) -> None:
+    """A device the same sender has in flight with the same image goes to OtherRequestInProgressList, while
+    the rest are accepted; another supplier's request for it is forwarded (A-008)."""
     run(estate, [c.P_OK, c.I_OK], commit=True, rid="a:b:1")
     _, outcomes = run(estate, [c.P_OK, c.P_GAS])
     assert outcomes == {c.P_OK: "OtherRequestInProgressList", c.P_GAS: ACCEPTED}
@@ -234,6 +249,9 @@ def test_same_sender_same_image_in_flight_is_other_request_in_progress(estate: E
 
 
 def test_record_writes_request_outcomes_and_one_job_per_region(estate: Engine) -> None:
+    """Recording writes the request with its code and counts, one request_devices row per device with its
+    outcome and first state (accepted, or rejected into a warning list), and one distribution job per
+    region with its accepted devices."""
     ids = [e.device_id for e in c.MIXED]
     run(estate, ids, commit=True, rid="r:1:1")
     with estate.connect() as conn:
@@ -251,6 +269,7 @@ def test_record_writes_request_outcomes_and_one_job_per_region(estate: Engine) -
 
 
 def test_a_failure_before_commit_leaves_nothing(estate: Engine) -> None:
+    """A crash after the request's inserts and before the commit leaves no request, device outcome or job."""
     ids = [e.device_id for e in c.MIXED]
     with pytest.raises(RuntimeError), estate.begin() as conn:  # noqa: PT012 - the crash is the point
         v = validate(SR_11_4, conn, sender=c.S1, image_bytes=c.NEW_IMAGE, firmware_version=c.NEW_VERSION,

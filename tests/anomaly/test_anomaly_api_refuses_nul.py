@@ -1,5 +1,5 @@
-"""Security review of the anomaly JSON API: hostile strings (NUL characters, which PostgreSQL text cannot
-hold) in paths, query parameters and bodies are 4xx on both stores and change nothing,."""
+"""The anomaly JSON API refuses hostile strings: NUL characters (which PostgreSQL text cannot hold) in paths,
+query parameters and bodies are a 4xx on both stores and change nothing."""
 
 from __future__ import annotations
 

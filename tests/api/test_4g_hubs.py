@@ -30,6 +30,8 @@ def make_4g(live: Live, hub: str = c.H1, *, region: str = "4G Central") -> None:
 
 
 def test_read_inventory_of_a_device_behind_a_4g_hub(live: Live) -> None:
+    """An 8.2 for a device behind a 4G Comms Hub answers, schema-valid, every device in the `4G Central` CSP
+    region and the hub with its CHTS version, HAN variant and Cellular connectivity."""
     make_4g(live)
     with live.engine.begin() as conn:  # the crafted estate lists no hub devices: add H1's CHF
         conn.execute(
@@ -62,6 +64,9 @@ def test_read_inventory_of_a_device_behind_a_4g_hub(live: Live) -> None:
 
 
 def test_an_11_4_to_devices_behind_a_4g_hub_is_routed_and_completes_over_the_4g_link(live: Live) -> None:
+    """An 11.4 to devices behind a 4G Comms Hub is one job for the Central gateway, which takes them all; the
+    image crosses the region's 4G link once, in the time the profile gives for it, and every device
+    ends in a final state."""
     make_4g(live)
     ids = (c.P_OK, c.I_OK, c.P_GAS)  # all on H1, now a 4G Comms Hub in '4G Central'
     assert submit(live, ids) == "I0"

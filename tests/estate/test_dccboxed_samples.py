@@ -100,10 +100,14 @@ def _assert_accepted(home: Home, name: str, device_id: str, srv: str) -> None:
 
 
 def test_the_11_4_sample_is_accepted_for_the_ppmid(home: Home) -> None:
+    """The public DCC Boxed 11.4 sample, with a fresh counter and signed by the DCC Boxed supplier, is served
+    (I0, or a warning that does not list it) with the generated DCC Boxed home's PPMID accepted."""
     _assert_accepted(home, SAMPLE_11_4, dccboxed.PPMID, "11.4")
 
 
 def test_the_11_1_sample_is_accepted_for_the_esme(home: Home) -> None:
+    """The public DCC Boxed 11.1 sample, with a fresh counter and signed by the DCC Boxed supplier, is served
+    (I0, or a warning that does not list it) with the generated DCC Boxed home's ESME accepted."""
     _assert_accepted(home, SAMPLE_11_1, dccboxed.ESME, "11.1")
 
 

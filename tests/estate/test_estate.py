@@ -40,6 +40,7 @@ def _fresh(tmp_path: Path, name: str) -> Engine:
 
 
 def test_same_seed_same_estate_other_seed_other_estate(tmp_path: Path) -> None:
+    """The same seed generates the same estate, row for row; another seed another one."""
     a, b, c = (_fresh(tmp_path, f"{n}.db") for n in "abc")
     generate(a, homes=500, seed=7)
     generate(b, homes=500, seed=7)
@@ -55,6 +56,8 @@ def estate(engine: Engine) -> Engine:
 
 
 def test_every_ihd_and_ppmid_hangs_off_a_hub_in_its_homes_region(estate: Engine) -> None:
+    """Every IHD and PPMID is on a Comms Hub of its own home, in the home's CSP region (or its 4G region), and
+    every hub is in one of the six CSP regions."""
     with estate.connect() as c:
         orphans = c.execute(
             text(
@@ -108,6 +111,10 @@ def test_interested_suppliers_of_every_ihd_and_ppmid_are_one_or_two(estate: Engi
 
 
 def test_shape_follows_the_catalogue(estate: Engine) -> None:
+    """The estate's shares follow the catalogue: one hub and one ESME per home, gas and prepayment homes, hubs
+    without HAN OTA and the regions within a few points of their shares; IHDs without an SMI status,
+    some PPMIDs not Commissioned, about twenty suppliers of unequal size, some changes of supplier,
+    several manufacturers, CPL entries of every status and combined PPMID/IHDs (A-003)."""
     s = summarise(estate)
     homes = HOMES  # the DCC Boxed home is left out of the shares below
     assert s.homes == homes + 1
@@ -149,6 +156,9 @@ def test_shape_follows_the_catalogue(estate: Engine) -> None:
 
 
 def test_dccboxed_home_is_exactly_as_specified(estate: Engine) -> None:
+    """The DCC Boxed home is generated exactly: its five devices Commissioned on its hub (with HAN OTA), its
+    supplier registered for both fuels, and its PPMID of the public sample image's manufacturer and
+    hardware range, whose version is an Active, upgradeable CPL entry of its model."""
     with estate.connect() as c:
         devs = {
             d.device_id: d
@@ -186,6 +196,8 @@ def test_dccboxed_home_is_exactly_as_specified(estate: Engine) -> None:
 
 @pytest.mark.shared
 def test_embedded_sample_image_is_the_public_sample(shared_dir: Path) -> None:
+    """The OTA image embedded for the DCC Boxed home is byte for byte the one in the public 11.4 sample
+    request."""
     import base64
     import re
 
@@ -196,6 +208,8 @@ def test_embedded_sample_image_is_the_public_sample(shared_dir: Path) -> None:
 
 
 def test_cpl_hashes_are_those_of_the_synthetic_images(estate: Engine) -> None:
+    """The CPL holds at most one entry per model and version (A-005), each (but the public sample's) with the
+    hash of the synthetic image of its version and device type."""
     with estate.connect() as c:
         keyed = c.execute(select(CPLEntry.manufacturer, CPLEntry.model, CPLEntry.firmware_version)).all()
         rows = c.execute(
@@ -208,6 +222,8 @@ def test_cpl_hashes_are_those_of_the_synthetic_images(estate: Engine) -> None:
 
 
 def test_an_existing_estate_is_not_overwritten_unless_asked(estate: Engine) -> None:
+    """Generating into a store that holds an estate is refused (EstateExists) unless replacing is asked for,
+    which leaves only the new estate."""
     with pytest.raises(EstateExists):
         generate(estate, homes=10, seed=1)
     n = generate(estate, homes=10, seed=1, replace=True)

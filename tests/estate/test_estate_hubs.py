@@ -54,6 +54,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[object, ...]]:
 
 
 def test_4g_hubs_per_region_in_their_catalogue_share(big: list[tuple[object, ...]]) -> None:
+    """Each region has 4G Comms Hubs in its catalogue share (within sampling error), and every hub is reported
+    in its home's region or, if 4G, in that region's 4G region."""
     homes = Counter(str(r[2]) for r in big)
     four_g = Counter(str(r[2]) for r in big if str(r[1]).startswith("4G "))
     for region, share in cat.FOUR_G_SHARE.items():
@@ -65,6 +67,8 @@ def test_4g_hubs_per_region_in_their_catalogue_share(big: list[tuple[object, ...
 
 
 def test_every_hub_records_chts_version_han_variant_and_connectivity(big: list[tuple[object, ...]]) -> None:
+    """Every hub records the CHTS version of its GBCS version, a HAN variant (dual band in the catalogue's
+    share) and its connectivity: none for a long-range-radio hub in the North, Cellular for the others."""
     variants = Counter(str(r[4]) for r in big)
     assert set(variants) == {"Single Band", "Dual Band"}
     assert _within(variants["Dual Band"], len(big), cat.DUAL_BAND_SHARE)
@@ -77,6 +81,8 @@ def test_every_hub_records_chts_version_han_variant_and_connectivity(big: list[t
 
 
 def test_same_seed_same_hubs_other_seed_other_hubs(tmp_path: Path) -> None:
+    """The same seed generates the same hubs with the same facts, another seed other ones, and some are 4G
+    hubs."""
     a, b, c = (_fresh(tmp_path, f"{n}.db") for n in "abc")
     for engine, seed in ((a, 5), (b, 5), (c, 6)):
         generate(engine, homes=2_000, seed=seed)

@@ -35,6 +35,9 @@ def _verify_issued_by(cert: x509.Certificate, ca: x509.Certificate) -> None:
 
 
 def test_init_pki_issues_duis_shaped_certificates(engine: Engine, tmp_path: Path) -> None:
+    """The test PKI issues, under a CA named like the DCC's, one certificate per signing User with its EUI,
+    the digital-signing role and validity at the time given, private keys readable by the owner only,
+    and the DSP's own certificate (role 137) and key, all recorded in the store."""
     generate(engine, homes=5, seed=1)
     ids = init_pki(engine, tmp_path / "pki", now=NOW)
     ca = x509.load_pem_x509_certificate((tmp_path / "pki/ca.pem").read_bytes())
@@ -84,6 +87,8 @@ def test_x500_unique_identifier_is_encoded_like_dcc_boxed(
 def test_trust_dccboxed_loads_users_certs_and_the_dsp_key(
     engine: Engine, tmp_path: Path, shared_dir: Path
 ) -> None:
+    """Trusting the public DCC Boxed PKI registers its Users with their roles, pins their certificates and the
+    DSP's with EUI and role, and makes its DSP key the signing key; loading it twice changes nothing."""
     n = trust_dccboxed(engine, shared_dir / "duis/pki", tmp_path)
     assert n >= 8
     with engine.connect() as c:

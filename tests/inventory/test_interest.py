@@ -9,6 +9,9 @@ from hanota.inventory.interest import interested_suppliers, is_interested
 
 
 def test_interested_suppliers_of_each_kind_of_device(engine: Engine) -> None:
+    """A display's interested suppliers are the import supplier of its hub's ESME and the gas supplier of its
+    GSME; a meter's only its own supplier; an ended registration gives no interest, and an unknown
+    device has none."""
     c.build(engine)
     with engine.connect() as conn:
         got = interested_suppliers(

@@ -45,6 +45,8 @@ def test_recording_an_ihd_firmware_version_makes_it_eligible(live: Live) -> None
 
 
 def test_only_an_interested_supplier_may_record_a_version(live: Live) -> None:
+    """An 8.4 from a supplier not interested in the device, or from a User that supplies none, is refused with
+    E4, and neither the device's version nor its history changes."""
     s3 = signer_for(live.pki, c.S3)  # imports on H3 only
     record = UpdateInventory(c.I_NOFW, UpdateDeviceDetails(firmware_version=c.OLD_VERSION))
     assert answer(live, signed(s3, request(c.S3, "8.4", record)))[0] == "E4"
@@ -59,12 +61,15 @@ def test_only_an_interested_supplier_may_record_a_version(live: Live) -> None:
 
 
 def test_update_inventory_of_an_unknown_device_is_e19(live: Live) -> None:
+    """An 8.4 for a device that is not in the SMI is refused with E19."""
     s1 = signer_for(live.pki, c.S1)
     record = UpdateInventory(c.UNKNOWN, UpdateDeviceDetails(firmware_version=c.OLD_VERSION))
     assert answer(live, signed(s1, request(c.S1, "8.4", record)))[0] == "E19"
 
 
 def test_prenotification_adds_a_pending_device(live: Live) -> None:
+    """A 12.2 pre-notification adds the device to the SMI as Pending, on no hub, with its firmware version;
+    pre-notifying it again is refused with E120203."""
     s1 = signer_for(live.pki, c.S1)
     pre = DevicePrenotification(NEW_IHD, c.MFR, c.MODEL, DeviceType.PPMID, firmware_version=c.NEW_VERSION)
     assert answer(live, signed(s1, request(c.S1, "12.2", pre)))[0] == "I0"

@@ -135,6 +135,8 @@ def test_downgrade_a_populated_store_to_every_revision_and_back(store: tuple[Han
 
 
 def test_downgrade_in_one_step_from_head_to_0002(store: tuple[Hanota, Engine]) -> None:
+    """`db downgrade 0002` goes from the head to 0002 in one command and keeps the data the older schema
+    has; `db upgrade` brings the store back to the head."""
     h, engine = store
     h.ok("db", "downgrade", "0002", "--yes")
     assert version(engine) == "0002"

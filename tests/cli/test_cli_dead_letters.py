@@ -54,6 +54,8 @@ def _store(h: Hanota) -> None:
 def test_dead_letters_list_shows_each_kind_with_its_last_error_and_retry_queues_it(
     sqlite_hanota: Hanota,
 ) -> None:
+    """`dead-letters list` counts each kind and shows its last error and the failing endpoints;
+    `dead-letters retry` queues a recipient's dead alerts again (tries reset) and the dead event batches."""
     h = sqlite_hanota
     _store(h)
     out = h.ok("dead-letters", "list").stdout
@@ -76,6 +78,7 @@ def test_dead_letters_list_shows_each_kind_with_its_last_error_and_retry_queues_
 
 
 def test_dead_letters_retry_refuses_an_unknown_kind_in_one_line(sqlite_hanota: Hanota) -> None:
+    """An unknown kind or region is a usage error (exit 2) in one line that names the allowed values."""
     _store(sqlite_hanota)
     line = sqlite_hanota.fails(2, "dead-letters", "retry", "everything")
     assert "KIND must be one of alerts, jobs, batches" in line

@@ -74,6 +74,8 @@ def test_help_is_plain_and_whole(path: list[str]) -> None:
 
 
 def test_help_documents_exit_codes_and_the_readme_options() -> None:
+    """`--help` lists the exit codes, and each command's help documents the options the README uses."""
+
     def help_of(*args: str) -> str:
         r = CliRunner().invoke(app, [*args, "--help"])
         return " ".join(r.stdout.split())

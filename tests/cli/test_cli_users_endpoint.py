@@ -40,6 +40,8 @@ def _endpoint(engine: Engine, eui: str = c.S1) -> str | None:
 
 
 def test_set_endpoint_sets_it_in_one_line_audited_and_drops_the_failing_state(hanota: Hanota) -> None:
+    """`users set-endpoint` says what changed in one line, is audited with its reason, drops the old
+    endpoint's failing state; the same URL again changes nothing, and `--clear` sends alerts to the mailbox."""
     engine = _store(hanota)
     r = hanota.ok("users", "set-endpoint", c.S1.lower(), URL, "--reason", "S1 moved to DCC Boxed's receiver")
     assert r.stdout.splitlines() == [
@@ -64,6 +66,8 @@ def test_set_endpoint_sets_it_in_one_line_audited_and_drops_the_failing_state(ha
 
 
 def test_set_endpoint_refuses_in_one_line_and_changes_nothing(hanota: Hanota) -> None:
+    """A bad URL, a missing reason or choice, an unknown User (exit 2) or a non-operator (exit 1) is
+    refused in one line, and neither the endpoint, the audit trail nor the failing state changes."""
     engine = _store(hanota)
     cases = [
         (2, ("ftp://example.org/x", "--reason", "r"), "is not an http(s) URL"),

@@ -70,6 +70,8 @@ def test_the_vendored_folder_is_trusted(sqlite_hanota: Hanota) -> None:
 def test_a_folder_without_what_it_needs_is_one_line(
     sqlite_hanota: Hanota, tmp_path: Path, left_out: tuple[str, ...], expect: str
 ) -> None:
+    """A DCC Boxed PKI folder missing a file it needs is a usage error in one line naming the folder and
+    what is missing; nothing is trusted."""
     folder = _copy_without(tmp_path, *left_out)
     line = sqlite_hanota.fails(2, "pki", "trust-dccboxed", str(folder))
     assert line.startswith(f"{folder} "), line
@@ -78,6 +80,8 @@ def test_a_folder_without_what_it_needs_is_one_line(
 
 
 def test_a_file_or_a_missing_folder_is_one_line(sqlite_hanota: Hanota, tmp_path: Path) -> None:
+    """A file or a folder that does not exist, given as the PKI folder, is a usage error in one line;
+    nothing is trusted."""
     for path in (PKI / f"{DSP}.pem", tmp_path / "shared" / "duis" / "pki"):
         line = sqlite_hanota.fails(2, "pki", "trust-dccboxed", str(path))
         assert line == f"{path} is not a folder (give the DCC Boxed PKI folder, e.g. tests/data/duis/pki)"

@@ -78,6 +78,8 @@ def test_a_user_sets_and_clears_its_own_endpoint(ssi: SSILive) -> None:
 def test_a_bad_endpoint_is_refused_on_the_page_and_nothing_changes(
     ssi: SSILive, endpoint: str, why: str
 ) -> None:
+    """A bad endpoint URL is refused with a 400 page that says why, as an alert; the endpoint and the
+    audit trail stay as they were."""
     with ssi.sign_in(c.S1) as s1:
         token = csrf_of(s1.get("/ssi/account").text)
         r = s1.post("/ssi/account/endpoint", data={"endpoint": endpoint, "action": "set", "csrf": token})
@@ -86,6 +88,8 @@ def test_a_bad_endpoint_is_refused_on_the_page_and_nothing_changes(
 
 
 def test_the_endpoint_form_needs_the_csrf_token_and_the_same_origin(ssi: SSILive) -> None:
+    """The endpoint form is refused (403) without the CSRF token, with a wrong one or from another origin,
+    and (401) when nobody is signed in; nothing changes."""
     with ssi.sign_in(c.S1) as s1:
         token = csrf_of(s1.get("/ssi/account").text)
         assert s1.post("/ssi/account/endpoint", data={"endpoint": URL}).status_code == 403
@@ -101,6 +105,8 @@ def test_the_endpoint_form_needs_the_csrf_token_and_the_same_origin(ssi: SSILive
 
 
 def test_only_the_operator_sets_another_users_endpoint_with_a_reason(ssi: SSILive) -> None:
+    """A supplier may not set another User's endpoint (403) nor see the Users' list; the DCC operator
+    sees it and sets one, only with a reason, which is audited."""
     with ssi.sign_in(c.S1) as s1:
         token = csrf_of(s1.get("/ssi/account").text)
         assert "Users' alert endpoints" not in s1.get("/ssi/account").text

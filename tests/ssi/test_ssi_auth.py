@@ -216,3 +216,23 @@ def test_the_root_leads_to_the_ssi(ssi: SSILive, path: str) -> None:
     with httpx.Client(base_url=ssi.url, follow_redirects=True) as client:
         r = client.get(path)
         assert r.status_code == 200 and "Sign in" in r.text
+
+
+def test_sign_out_ends_the_session_even_for_a_copied_cookie(ssi: SSILive) -> None:
+    """A session cookie copied before sign-out (a stolen one) no longer works after it; signing in again
+    gives a fresh, working session."""
+    with ssi.sign_in(c.S1) as client:
+        cookie = client.cookies.get(SESSION_COOKIE)
+        assert cookie and client.get("/ssi/").status_code == 200
+        ssi.clock.advance(5)
+        token = csrf_of(client.get("/ssi/").text)
+        assert (
+            client.post("/ssi/logout", data={"csrf": token}, headers={"Origin": ssi.url}).status_code == 303
+        )
+    with ssi.client() as thief:
+        thief.cookies.set(SESSION_COOKIE, cookie, path="/ssi")
+        r = thief.get("/ssi/")
+        assert r.status_code in (302, 303) and "/ssi/login" in r.headers["location"]
+    ssi.clock.advance(5)
+    with ssi.sign_in(c.S1) as again:
+        assert again.get("/ssi/").status_code == 200

@@ -76,6 +76,8 @@ def test_operator_sees_dead_letters_and_failing_endpoints_with_their_errors(dead
 
 
 def test_a_supplier_sees_only_its_own_dead_letters_and_cannot_redeliver(dead: SSILive) -> None:
+    """A supplier sees its own dead-lettered alerts (and is told to ask the DCC), not another's, and its
+    redelivery is refused (403): the alert stays dead-lettered."""
     with dead.sign_in(c.S1) as s1:
         page = s1.get("/ssi/alerts", params={"delivery": "dead"}).text
         assert "1 dead-lettered alert" in page and "ask the DCC" in page and "Send again" not in page
@@ -89,6 +91,8 @@ def test_a_supplier_sees_only_its_own_dead_letters_and_cannot_redeliver(dead: SS
 
 
 def test_operator_sends_a_dead_letter_again_with_a_reason_and_it_is_audited(dead: SSILive) -> None:
+    """The operator's redelivery needs a reason; with one, the alert is pending again (tries reset), the
+    page says so, and the audit trail records who, what and why."""
     with dead.sign_in(OPERATOR) as op:
         page = op.get("/ssi/alerts", params={"delivery": "dead"}).text
         token = csrf_of(page)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 import crafted as c
 from hanota.cli.main import app
 from hanota.clock import SystemClock
 from hanota.db.engine import read_engine
+from hanota.db.models import Device
 from hanota.logs import configure_logging
 from hanota.ssi.billing import billing_rows, parse_month
 from hanota.ssi.esi import ESI_COLUMNS, write_extract
@@ -197,3 +199,21 @@ def test_users_set_password_command(
     monkeypatch.setenv("HANOTA_SESSION_SECRET", "s" * 40)
     monkeypatch.setenv("HANOTA_CSP_SECRET", "t" * 40)
     assert runner.invoke(app, ["users", "dev-passwords"]).exit_code == 2
+
+
+def test_extract_file_neutralises_spreadsheet_formulas(ssi: SSILive) -> None:
+    """`write_extract` (the CLI's ESI extract) writes a text value that a spreadsheet would run as a formula
+    with a leading quote, as the HTTP exports do."""
+    with ssi.engine.begin() as conn:
+        conn.execute(update(Device).where(Device.device_id == c.P_OK).values(model="=1+2"))
+    out = io.StringIO()
+    reader = read_engine(ssi.engine)
+    try:
+        n = write_extract(reader, Scope(OPERATOR, True, c.NOW), out)
+    finally:
+        if reader is not ssi.engine:
+            reader.dispose()
+    rows = {r["device_id"]: r for r in csv_rows(out.getvalue())}
+    assert n == len(rows)
+    assert rows[c.P_OK]["model"] == "'=1+2"
+    assert not any(re.match(r"^[=+@]", v) for r in rows.values() for v in r.values() if v)

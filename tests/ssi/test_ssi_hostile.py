@@ -9,6 +9,8 @@ import crafted as c
 from hanota.db.models import WebCredential
 from ssi.conftest import OPERATOR, SSILive, csrf_of
 
+SUPERSCRIPT_TWO = "\u00b2"  # "²".isdigit() is True, int("²") raises ValueError
+
 BAD_GETS = [
     "/ssi/inventory?q=%27%20OR%201%3D1%20--",
     "/ssi/inventory?q=" + "A" * 65,
@@ -103,3 +105,57 @@ def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
         csv_chunks(("a", "b", "c"), [("=HYPERLINK(1)", "-5", -5), ("@SUM(A1)", "+x", "ok")])
     ).decode()
     assert out.splitlines() == ["a,b,c", "'=HYPERLINK(1),-5,-5", "'@SUM(A1),'+x,ok"]
+
+
+def test_unicode_digits_in_numbers_get_a_4xx(ssi: SSILive) -> None:
+    """Paths and query parameters that must be numbers answer 4xx (never 500) for non-ASCII digits."""
+    d = SUPERSCRIPT_TWO
+    urls = [
+        f"/ssi/requests/{d}",
+        f"/ssi/requests/{d}/progress",
+        f"/ssi/requests/{d}/devices.csv",
+        f"/ssi/alerts/{d}",
+        f"/ssi/requests?before={d}",
+        f"/ssi/alerts?before={d}",
+        f"/ssi/cpl?after={d}",
+        f"/ssi/inventory?size={d}",
+        f"/ssi/inventory?q={d}",
+        f"/ssi/inventory.csv?q={d}{d}",
+        f"/ssi/reports/firmware?offset={d}",
+        f"/ssi/billing?offset={d}",
+        f"/ssi/quarantine?offset={d}",
+    ]
+    for who in (c.S1, OPERATOR):
+        with ssi.sign_in(who) as client:
+            for url in urls:
+                r = client.get(url)
+                assert 400 <= r.status_code < 500, (who, url, r.status_code, r.text[:200])
+    with ssi.sign_in(OPERATOR) as op:
+        token = csrf_of(op.get("/ssi/quarantine").text)
+        r = op.post(f"/ssi/quarantine/{d}/release", data={"csrf": token, "reason": "x"})
+        assert r.status_code == 404, r.text[:200]
+
+
+def test_non_ascii_tokens_and_cookies_get_a_4xx(ssi: SSILive) -> None:
+    """A non-ASCII CSRF token (form field or header) or session cookie is refused with a 4xx, not a 500,
+    and changes nothing."""
+    with ssi.client() as anon:
+        anon.get("/ssi/login")  # the sign-in nonce cookie
+        r = anon.post("/ssi/login", data={"user": c.S1, "password": "x" * 20, "csrf": "\u00e9t\u00e9"})
+        assert r.status_code == 403, r.text[:200]
+        r = anon.get("/ssi/", headers={b"cookie": b"hanota_ssi=eyJ1IjoiIn0.\xe9\xe9"})
+        assert r.status_code == 303 and "/ssi/login" in r.headers["location"]
+        r = anon.get("/ssi/alerts.csv", headers={b"cookie": b"hanota_ssi=\xe9.\xe9"})
+        assert r.status_code == 401
+    with ssi.sign_in(c.S1) as s1:
+        r = s1.post("/ssi/thresholds", data={"srv": "11.4", "max_requests": "3", "csrf": "\u00e9"})
+        assert r.status_code == 403, r.text[:200]
+        r = s1.post(
+            "/ssi/thresholds",
+            data={"srv": "11.4", "max_requests": "3"},
+            headers={b"x-csrf-token": b"\xe9\xe9"},
+        )
+        assert r.status_code == 403, r.text[:200]
+        assert "Saved" not in s1.get("/ssi/thresholds").text
+        # the session still works
+        assert s1.get("/ssi/").status_code == 200

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from sqlalchemy import insert
 
 import crafted as c
 from hanota.db.models import AlertOutbox
-from ssi.conftest import OPERATOR, SSILive, fake_request
+from ssi.conftest import OPERATOR, SSILive, fake_request, submit_11_4
 
 # The crafted estate: S1 imports on H1 and H2, S2 is gas supplier on H1, S3 imports on H3.
 H1_DISPLAYS = {c.P_OK, c.P_PENDING, c.P_HW, c.P_MODEL, c.P_OLDFW, c.I_OK, c.I_NOFW, c.P_GAS, c.I_OFFHDR}
@@ -127,3 +128,35 @@ def test_requests_and_alerts_are_the_users_own(ssi: SSILive) -> None:
         # S2 got an alert about S1's request (A-009): it sees the request ID but no link into it
         inbox = s2.get("/ssi/alerts").text
         assert f'/ssi/requests/{mine}"' not in inbox
+
+
+def test_distribution_report_hides_devices_the_supplier_is_not_interested_in(ssi: SSILive) -> None:
+    """A supplier listing another supplier's device (or an unknown ID) sees only that it was refused:
+    no type, hub or region, and the same reason for both, in the page, the CSV, the region filter and the
+    progress table. Its own devices keep their details; the DCC operator sees everything."""
+    assert submit_11_4(ssi, c.S1, tuple(e.device_id for e in c.MIXED)) == "W110401"
+    with ssi.sign_in(c.S1) as s1:
+        pk = csv_rows(s1.get("/ssi/requests.csv").text)[0]["id"]
+        rows = {r["device_id"]: r for r in csv_rows(s1.get(f"/ssi/requests/{pk}/devices.csv").text)}
+        other, unknown, own_esme = rows[c.P_NOTMINE], rows[c.UNKNOWN], rows[c.E1]
+        assert other["outcome"] == unknown["outcome"] == "InvalidDeviceIDList"
+        assert (other["device_type"], other["hub_id"], other["region"]) == ("", "", "")
+        assert other["reason"] == unknown["reason"]
+        assert "interested" in other["reason"] and "inventory" in other["reason"]
+        # a device of S1's own, refused for its type, keeps its details and reason
+        assert own_esme["device_type"] == "ESME" and own_esme["hub_id"] == c.H1
+        assert own_esme["reason"] == "a ESME is not a target of SR 11.4"
+        html = s1.get(f"/ssi/requests/{pk}/devices").text
+        row = re.search(rf"<tr>\s*<th scope=\"row\"><code>{c.P_NOTMINE}</code>.*?</tr>", html, re.S)
+        assert row is not None and "PPMID" not in row.group(0) and "South" not in row.group(0)
+        south = s1.get(f"/ssi/requests/{pk}/devices.csv", params={"region": "South"}).text
+        assert c.P_NOTMINE not in south
+        south_page = s1.get(f"/ssi/requests/{pk}/devices", params={"region": "South"}).text
+        assert c.P_NOTMINE not in south_page
+        progress = s1.get(f"/ssi/requests/{pk}").text
+        assert '<th scope="row">South</th>' not in progress and '<th scope="row">Central</th>' in progress
+    with ssi.sign_in(OPERATOR) as op:
+        rows = {r["device_id"]: r for r in csv_rows(op.get(f"/ssi/requests/{pk}/devices.csv").text)}
+        assert rows[c.P_NOTMINE]["hub_id"] == c.H3 and rows[c.P_NOTMINE]["region"] == "South"
+        assert rows[c.P_NOTMINE]["reason"] == "the sender is not an interested supplier of this device"
+        assert '<th scope="row">South</th>' in op.get(f"/ssi/requests/{pk}").text

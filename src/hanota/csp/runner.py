@@ -41,12 +41,12 @@ from hanota.csp.acceptance import Gateway
 from hanota.csp.interface import SIGNATURE_HEADER, BatchAnswer, EventBatch, TargetEvent, sign_body
 from hanota.db.models import CSPDistribution, CSPEventBatch, CSPGatewayState, CSPTarget
 from hanota.firmware import parse_image
-from hanota.lifecycle import is_4g
+from hanota.lifecycle import Region, is_4g
 from hanota.logs import get_logger
 from hanota.network.distribution import Distribution, PriorityClass, TargetTable
 from hanota.network.engine import NetworkEngine
 from hanota.network.events import Event
-from hanota.network.profile import NetworkProfile, Region
+from hanota.network.profile import NetworkProfile
 from hanota.retry import Backoff, RetryPolicy, retry_after_seconds
 
 log = get_logger("hanota.csp.runner")
@@ -145,7 +145,7 @@ class GatewayRunner:
         if generation:
             digest = hashlib.sha256(f"{seed}:{generation}".encode()).digest()
             seed = int.from_bytes(digest[:4], "big")
-        return NetworkEngine(self.profile, Region(self.region.lower()), seed=seed)
+        return NetworkEngine(self.profile, Region.parse(self.region), seed=seed)
 
     @staticmethod
     def _idle(engine: NetworkEngine) -> bool:

@@ -259,6 +259,7 @@ def test_record_writes_request_outcomes_and_one_job_per_region(estate: Engine) -
         rows = conn.execute(select(RequestDevice.device_id, RequestDevice.outcome, RequestDevice.state)).all()
         jobs = conn.execute(select(DistributionJob.region, DistributionJob.target_count)).all()
         n = conn.execute(select(func.count()).select_from(RequestDevice)).scalar_one()
+        stamps = set(conn.execute(select(RequestDevice.request_pk, RequestDevice.updated_at)).all())
     assert req.status == "accepted" and req.response_code == "W110401"
     assert req.device_count == len(c.MIXED) == n
     assert req.accepted_count == 3
@@ -266,6 +267,7 @@ def test_record_writes_request_outcomes_and_one_job_per_region(estate: Engine) -
         e.device_id: (e.outcome, "accepted" if e.outcome == ACCEPTED else "rejected") for e in c.MIXED
     }
     assert jobs == [("Central", 3)]
+    assert stamps == {(req.id, c.NOW)}, "every row of the request, stamped with the time it was recorded"
 
 
 def test_a_failure_before_commit_leaves_nothing(estate: Engine) -> None:

@@ -154,6 +154,10 @@ def insert_rows(
                 if not tails and not tail:
                     for row in rows:
                         copy.write_row(row)
+                elif len(tails) == 1:  # the common shape, without a generator per row
+                    ((i, w, t, o),) = tails
+                    for row in rows:
+                        copy.write_row((*row, t if row[i] == w else o, *tail))
                 else:
                     for row in rows:
                         copy.write_row((*row, *(t if row[i] == w else o for i, w, t, o in tails), *tail))

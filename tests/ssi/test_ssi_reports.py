@@ -176,6 +176,26 @@ def test_request_page_polls_while_running_and_stops_when_done(ssi: SSILive) -> N
         )
 
 
+def test_each_accepted_device_is_in_one_segment_of_its_regions_bar(ssi: SSILive) -> None:
+    """The request page's bar per CSP region splits the region's accepted devices into activated, transferred
+    (the image on the device, not activated yet), failed (at any stage) and in flight, each device in one
+    segment: a device whose activation failed counts as failed, not also as transferred, and the bar's
+    total is the region's accepted devices."""
+    states = ["activated", "transferred", "activation_failed", "transfer_failed", "csp_rejected", "sent",
+              "accepted"]  # fmt: skip
+    devices: list[dict[str, object]] = [
+        {"device_id": f"CF-00-00-00-00-00-00-{i:02X}", "state": state, "region": "Central", "sent_at": c.NOW}
+        for i, state in enumerate(states)
+    ]
+    pk = fake_request(ssi.engine, c.S1, devices)
+    with ssi.sign_in(c.S1) as s1:
+        page = s1.get(f"/ssi/requests/{pk}").text
+    segments = dict(re.findall(r"<title>Central — ([a-z ]+): (\d+)</title></rect>", page))
+    assert segments == {"activated": "1", "transferred": "1", "failed": "3", "in flight": "2"}
+    total = re.search(r"<title>Central — in flight: 2</title></rect><text [^>]*>(\d+)</text>", page)
+    assert total is not None and int(total.group(1)) == len(states)
+
+
 def test_firmware_report_counts_my_devices_per_model_and_version(ssi: SSILive) -> None:
     """S1's report (IHDs and PPMIDs) counts its displays per model and version; an IHD with no recorded
     version and a version marked not upgradeable count as not upgradeable; the operator sees S3's too."""

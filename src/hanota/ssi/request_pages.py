@@ -9,7 +9,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hanota.lifecycle import FAILED, HUB_REGIONS, REACHED, WAITING, DeviceState, Outcome
+from hanota.lifecycle import FAILED, HUB_REGIONS, WAITING, DeviceState, Outcome
 from hanota.ssi import charts
 from hanota.ssi import request_queries as q
 from hanota.ssi.pages import (
@@ -28,8 +28,8 @@ STATES: Final = tuple(DeviceState)
 OUTCOMES: Final = tuple(Outcome)
 IN_FLIGHT_BAR: Final = "in flight"
 REGION_BARS: Final = (DeviceState.ACTIVATED, DeviceState.TRANSFERRED, q.FAILED_SERIES, IN_FLIGHT_BAR)
-"""The bars per CSP region: activated, the image on the device but not activated (transferred, or its
-activation failed), failed (at any stage), and waiting for the image (`WAITING`)."""
+"""The bars per CSP region, each accepted device in one segment: activated, transferred (the image on the
+device, not activated yet), failed (at any stage, `FAILED`), and waiting for the image (`WAITING`)."""
 
 
 def _count(counts: Mapping[str, int], states: Iterable[DeviceState]) -> int:
@@ -82,9 +82,7 @@ def add_request_routes(r: APIRouter, ssi: SSI) -> None:
                 region,
                 {
                     DeviceState.ACTIVATED: _count(counts, (DeviceState.ACTIVATED,)),
-                    DeviceState.TRANSFERRED: _count(
-                        counts, (s for s in REACHED if s != DeviceState.ACTIVATED)
-                    ),
+                    DeviceState.TRANSFERRED: _count(counts, (DeviceState.TRANSFERRED,)),
                     q.FAILED_SERIES: _count(counts, FAILED),
                     IN_FLIGHT_BAR: _count(counts, WAITING),
                 },

@@ -12,9 +12,17 @@ from sqlalchemy import select
 
 import crafted
 from api.conftest import Live
-from api.test_routing import submit
+from duisclient import request, signed, signer_for
 from hanota.csp.interface import SIGNATURE_HEADER, region_key, sign_body
 from hanota.db.models import CSPEventCursor, RequestDevice
+from hanota.duis.requests import UpdatePPMIDFirmware
+
+
+def submit(live: Live, ids: tuple[str, ...]) -> str:
+    """Send S1's 11.4 for `ids`; its DUIS response code."""
+    body = signed(signer_for(live.pki, crafted.S1),
+                  request(crafted.S1, "11.4", UpdatePPMIDFirmware(crafted.NEW_IMAGE, crafted.NEW_VERSION, ids)))  # fmt: skip
+    return live.post(body).headers["x-duis-response-code"]
 
 
 def _post_batch(live: Live, batch: dict[str, Any]) -> httpx.Response:

@@ -83,7 +83,8 @@ def build_region(scenario: Scenario, region: Region, devices: int) -> RegionFlee
     fleet = scenario.fleet
     per_hub = fleet.devices_per_hub
     hubs = -(-devices // per_hub)
-    hub_names = [f"{region.key}-ch-{h}" for h in range(hubs)]
+    key = region.key  # the region's name in device and hub IDs ('north'), looked up once
+    hub_names = [f"{key}-ch-{h}" for h in range(hubs)]
     hub_ids: Sequence[str] = (
         hub_names if per_hub == 1 else [hub_names[h] for h in (np.arange(devices) // per_hub).tolist()]
     )
@@ -91,11 +92,11 @@ def build_region(scenario: Scenario, region: Region, devices: int) -> RegionFlee
     lo, hi = scenario.image.hw_range
     hw = rng.integers(lo, hi + 1, devices, dtype=np.int64)
     hw[rng.random(devices) < fleet.hw_out_of_range_share] = hi + 1
-    table = TargetTable([f"{region.key}-ppmid-{i}" for i in range(devices)], hub_ids, sleepy, hw)
+    table = TargetTable([f"{key}-ppmid-{i}" for i in range(devices)], hub_ids, sleepy, hw)
     name = scenario.name
     size = scenario.max_targets_per_request
     han = _chunks(
-        f"{name}-{region.key}-han",
+        f"{name}-{key}-han",
         PriorityClass.HAN,
         scenario.image.size_bytes,
         (lo, hi),
@@ -110,13 +111,13 @@ def build_region(scenario: Scenario, region: Region, devices: int) -> RegionFlee
         chosen = rng.choice(hubs, size=m, replace=False).tolist()
         gsme = rng.random(m) < scenario.competing.gsme_share
         meters = TargetTable(
-            [f"{region.key}-{'gsme' if g else 'esme'}-{j}" for j, g in enumerate(gsme.tolist())],
+            [f"{key}-{'gsme' if g else 'esme'}-{j}" for j, g in enumerate(gsme.tolist())],
             [hub_names[h] for h in chosen],
             gsme,
             np.zeros(m, dtype=np.int64),
         )
         competing = _chunks(
-            f"{name}-{region.key}-esme-gsme",
+            f"{name}-{key}-esme-gsme",
             PriorityClass.ESME_GSME,
             scenario.competing.image_size_bytes,
             None,

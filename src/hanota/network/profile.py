@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hanota import lifecycle
 from hanota.errors import ConfigError
+from hanota.lifecycle import Region
 from hanota.network.han import block_count, block_time
 from hanota.network.outcomes import OutcomeRates
 from hanota.network.wan import NightWindow, wan_transfer_time
@@ -29,24 +29,20 @@ class ProfileError(ConfigError):
     """A profile or a scenario override is malformed: unknown key, wrong type, or value out of range."""
 
 
-REGION_CODE: dict[lifecycle.Region, int] = {
-    lifecycle.Region.NORTH: 1,
-    lifecycle.Region.CENTRAL: 2,
-    lifecycle.Region.SOUTH: 3,
-}
+REGION_CODE: dict[Region, int] = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOUTH: 3}
 """A region as a small integer, for seeding random streams (fixed: changing it changes every run)."""
 
 
-def as_region(region: lifecycle.Region | str) -> lifecycle.Region:
+def as_region(region: Region | str) -> Region:
     """`region` itself, or the region a name in any case names (`Region.parse`); ValueError otherwise."""
-    return region if isinstance(region, lifecycle.Region) else lifecycle.Region.parse(region)
+    return region if isinstance(region, Region) else Region.parse(region)
 
 
 @dataclass(frozen=True, slots=True)
 class RegionWan:
     """One region's WAN: `sessions` concurrent transfers at `bitrate_bps` each."""
 
-    region: lifecycle.Region
+    region: Region
     technology: str
     sessions: int
     bitrate_bps: float
@@ -79,13 +75,11 @@ class WanProfile:
     south: RegionWan
     lte: WanLink
 
-    def region(self, region: lifecycle.Region | str) -> RegionWan:
+    def region(self, region: Region | str) -> RegionWan:
         """The WAN of `region` (a `Region`, or its name in any case: 'north', 'North')."""
-        return {
-            lifecycle.Region.NORTH: self.north,
-            lifecycle.Region.CENTRAL: self.central,
-            lifecycle.Region.SOUTH: self.south,
-        }[as_region(region)]
+        return {Region.NORTH: self.north, Region.CENTRAL: self.central, Region.SOUTH: self.south}[
+            as_region(region)
+        ]
 
     def link(self, name: str) -> RegionWan | WanLink:
         """A WAN by its profile table name: a region's (`Region.key`: 'north', ...) or the 4G one ('lte')."""
@@ -138,7 +132,7 @@ class NetworkProfile:
     han: HanProfile
     outcomes: OutcomeRates
 
-    def wan_time(self, region: lifecycle.Region | str, image_size: int, *, four_g: bool = False) -> float:
+    def wan_time(self, region: Region | str, image_size: int, *, four_g: bool = False) -> float:
         """Seconds one WAN session of `region` (its 4G link with `four_g`) takes to carry an image to a hub."""
         wan: RegionWan | WanLink = self.wan.lte if four_g else self.wan.region(region)
         return wan_transfer_time(image_size, wan.bitrate_bps, self.wan.overhead, self.wan.session_setup_s)
@@ -158,9 +152,9 @@ class NetworkProfile:
             "wan": {
                 "overhead": self.wan.overhead,
                 "session_setup_s": self.wan.session_setup_s,
-                lifecycle.Region.NORTH.key: region(self.wan.north),
-                lifecycle.Region.CENTRAL.key: region(self.wan.central),
-                lifecycle.Region.SOUTH.key: region(self.wan.south),
+                Region.NORTH.key: region(self.wan.north),
+                Region.CENTRAL.key: region(self.wan.central),
+                Region.SOUTH.key: region(self.wan.south),
                 LTE: region(self.wan.lte),
             },
             "hub": {
@@ -327,7 +321,7 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
 
         wan_t = root.table("wan")
         regions = {}
-        for region in lifecycle.Region:
+        for region in Region:
             r = wan_t.table(region.key)
             regions[region] = RegionWan(
                 region=region,
@@ -348,9 +342,9 @@ def profile_from_mapping(data: Mapping[str, Any]) -> NetworkProfile:
         wan = WanProfile(
             overhead=wan_t.number("overhead", positive=True, maximum=MAX_OVERHEAD),
             session_setup_s=wan_t.number("session_setup_s"),
-            north=regions[lifecycle.Region.NORTH],
-            central=regions[lifecycle.Region.CENTRAL],
-            south=regions[lifecycle.Region.SOUTH],
+            north=regions[Region.NORTH],
+            central=regions[Region.CENTRAL],
+            south=regions[Region.SOUTH],
             lte=lte,
         )
         wan_t.done()
@@ -402,10 +396,3 @@ def load_profile(
 def default_profile() -> NetworkProfile:
     """The shipped profile (loaded once)."""
     return load_profile()
-
-
-def Region(name: str) -> lifecycle.Region:  # the name the CSP runner imports
-    """Transitional (issue 14): the region `name` names, in any case. `hanota.csp.runner` still imports
-    `Region` from here (where the network's own enum was) and calls it on a lowercase name; use
-    `hanota.lifecycle.Region` instead. This goes as soon as the runner does."""
-    return lifecycle.Region.parse(name)

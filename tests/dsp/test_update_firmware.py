@@ -22,7 +22,6 @@ from hanota.db.models import (
 from hanota.dsp.update_firmware import (
     ACCEPTED,
     ALREADY_ON_VERSION,
-    IN_FLIGHT_STATES,
     SR_11_1,
     SR_11_4,
     DeviceOutcome,
@@ -43,6 +42,7 @@ from hanota.inventory.interest import (
     interested_sql,
     now_param,
 )
+from hanota.lifecycle import IN_FLIGHT, DeviceState
 
 
 @pytest.fixture
@@ -373,7 +373,9 @@ def random_estate(engine: Engine, seed: int) -> list[str]:
             s.add(req)
             s.flush()
             for did in [*rng.sample(ids, 40), *([c.P_OK, c.I_OK] if k == 0 else [])]:
-                state = rng.choice([*IN_FLIGHT_STATES, "rejected", "activated", "csp_rejected"])
+                state = rng.choice(
+                    [*IN_FLIGHT, DeviceState.REJECTED, DeviceState.ACTIVATED, DeviceState.CSP_REJECTED]
+                )
                 # P_OK (otherwise accepted) always in flight for S1, so OtherRequestInProgressList is reached
                 # whatever the draws (devices already on the image's version never get that far)
                 s.add(

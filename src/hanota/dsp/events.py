@@ -57,7 +57,7 @@ from hanota.duis.values import ActivationResult, TransferResponseCode, TransferS
 from hanota.errors import HTTPRefusal
 from hanota.inventory.firmware import Activation, record_activated_firmware
 from hanota.inventory.interest import interested_suppliers
-from hanota.lifecycle import DISTRIBUTION_PREFIX, DeviceState, job_of
+from hanota.lifecycle import DeviceState, job_of
 from hanota.logs import get_logger
 
 log = get_logger("hanota.dsp.events")
@@ -65,9 +65,6 @@ log = get_logger("hanota.dsp.events")
 HUB_TRANSFER_SUCCESS = 0x8F8A
 HUB_TRANSFER_FAILURE = 0x8F89
 PPMID_FIRMWARE_UPGRADE = 0x8F8B
-JOB_PREFIX = (
-    DISTRIBUTION_PREFIX  # an old name of `lifecycle.DISTRIBUTION_PREFIX`, still imported by cli/demo.py
-)
 
 # event kind → (state it needs, state it gives, timestamp column it sets): moves of `lifecycle.DEVICE_TRANSITIONS`
 TRANSITIONS: dict[EventKind, tuple[DeviceState, DeviceState, str]] = {

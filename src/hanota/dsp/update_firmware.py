@@ -74,7 +74,6 @@ __all__ = [
     "INVALID",
     "INVALID_GBCS",
     "IN_FLIGHT_REASON",
-    "IN_FLIGHT_STATES",
     "IN_PROGRESS",
     "NOT_APPLICABLE",
     "NOT_COMMISSIONED",
@@ -96,7 +95,6 @@ __all__ = [
     "validate",
 ]  # fmt: skip
 
-IN_FLIGHT_STATES = IN_FLIGHT  # an older name of `lifecycle.IN_FLIGHT`
 #: request_devices' columns an outcome fills (`DeviceOutcome`'s fields)
 OUTCOME_COLS = ("device_id", "device_type", "hub_id", "region", "outcome", "reason")
 #: a device's first state: accepted, or rejected into a warning list (`lifecycle.DeviceState`)

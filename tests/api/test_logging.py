@@ -170,12 +170,6 @@ def test_a_large_firmware_request_is_one_log_event_too(live: Live) -> None:
     assert [(e["event"], e["srv"], e["code"]) for e in logs] == [("request", "11.4", "W110401")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="promise broken in src (reported, not fixed here): a DUIS URL's refusal at the HTTP layer (413, "
-    "415) or of a body with no readable RequestID (400) is answered before DSPService.handle, which alone "
-    "logs the request line, so such a request leaves no log line at all",
-)
 @pytest.mark.parametrize(
     ("content", "content_type", "status"),
     [

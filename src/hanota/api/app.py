@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,14 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _refused(status: int, reason: str, t0: float) -> Response:
+    """A DUIS request refused before it is read (media type, size): its one log line, and the plain answer
+    (no RequestID was read, so there is nothing to sign an answer to)."""
+    log.info("request", request_id=None, originator=None, srv=None, code=None, status=status, reason=reason,
+             ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+    return PlainTextResponse(f"{reason}\n", status_code=status)
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -121,14 +130,13 @@ def create_app(ctx: AppContext) -> FastAPI:
         """The handler of one DUIS URL: same body guard, size cap and thread lanes for all three."""
 
         async def endpoint(request: Request) -> Response:
+            t0 = time.perf_counter()
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media not in XML_TYPES:
-                return PlainTextResponse("send the DUIS request as application/xml\n", status_code=415)
+                return _refused(415, "send the DUIS request as application/xml", t0)
             body = await _read_limited(request, ctx.settings.max_body_bytes)
             if body is None:
-                return PlainTextResponse(
-                    f"request body over {ctx.settings.max_body_bytes} bytes\n", status_code=413
-                )
+                return _refused(413, f"request body over {ctx.settings.max_body_bytes} bytes", t0)
             answer = await to_thread.run_sync(ctx.dsp.handle, body, service, limiter=lane(len(body)))
             headers = {"X-DUIS-Response-Code": answer.code} if answer.code else None
             return Response(

@@ -189,12 +189,12 @@ class DSPService:
         try:
             root = parse_document(body, max_bytes=self.max_body_bytes, limits=self.xml_limits)
         except TooLarge as e:
-            return Answer(413, f"{e.message}\n".encode(), "text/plain")
+            return self._unread(413, e.message, t0)
         except InputError as e:
-            return Answer(400, f"not a DUIS request: {e.message}\n".encode(), "text/plain")
+            return self._unread(400, f"not a DUIS request: {e.message}", t0)
         rid, srv = _peek(root)
         if rid is None:
-            return Answer(400, b"not a DUIS request: no readable RequestID\n", "text/plain")
+            return self._unread(400, "not a DUIS request: no readable RequestID", t0)
         now = self.clock.now()
         reason: str | None = None
         try:
@@ -216,6 +216,14 @@ class DSPService:
         signed = self.signer.sign_element(render_response_element(response))
         self._log(rid, srv, response.response_code, reason, t0)
         return Answer(200, signed, code=response.response_code)
+
+    @staticmethod
+    def _unread(status: int, reason: str, t0: float) -> Answer:
+        """A body that is not a readable DUIS request: its one log line (no RequestID to carry, its HTTP
+        status instead), and the plain-text answer (there is nothing to sign an answer to)."""
+        log.info("request", request_id=None, originator=None, srv=None, code=None, status=status, reason=reason,
+                 ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+        return Answer(status, f"{reason}\n".encode(), "text/plain")
 
     @staticmethod
     def _log(rid: RequestID, srv: str | None, code: str, reason: str | None, t0: float) -> None:

@@ -58,7 +58,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from hanota.anomaly import audit
 from hanota.anomaly.access import actor, require_operator
 from hanota.anomaly.errors import NotFound, NotPermitted, OutOfBounds
-from hanota.anomaly.sqlutil import upsert
+from hanota.db.bulk import upsert
 from hanota.db.models import AnomalyDCCPolicy, AnomalyUserThreshold, User
 from hanota.duis import codes
 from hanota.duis.values import MAX_DEVICE_IDS, MAX_IMAGE_OCTETS

@@ -165,10 +165,25 @@ def insert_rows(
         cur.close()
 
 
+def dialect_insert(conn: Connection, model: Any) -> Any:
+    """An INSERT of `model` in the connection's dialect (for its ON CONFLICT clauses)."""
+    return postgresql.insert(model) if conn.dialect.name == "postgresql" else sqlite.insert(model)
+
+
 def insert_or_ignore(conn: Connection, model: Any, *, key: str) -> Any:
     """`INSERT … ON CONFLICT (key) DO NOTHING` for `model`, in the connection's dialect."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(model).on_conflict_do_nothing(index_elements=[key])
+    return dialect_insert(conn, model).on_conflict_do_nothing(index_elements=[key])
+
+
+def upsert(conn: Connection, model: Any, keys: Sequence[str], values: Mapping[str, Any]) -> None:
+    """INSERT `values`, or on a conflict over `keys` UPDATE every other given column: one statement, so two
+    concurrent writers of the same key never collide on it."""
+    stmt = dialect_insert(conn, model).values(**values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={k: stmt.excluded[k] for k in values if k not in keys}
+        )
+    )
 
 
 def id_list_sql(conn: Connection, param: str = "ids") -> str:

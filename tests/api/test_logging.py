@@ -248,7 +248,8 @@ def leaks(text: str, needles: dict[str, str]) -> list[str]:
 
 def exercise(live: Live) -> list[str]:
     """Signed requests (accepted, refused), an 11.4 routed to the CSP over HTTP with HMAC, signed and
-    badly signed CSP event batches, and SSI sign-ins with a wrong and the right password. Returns the
+    badly signed CSP event batches, and SSI sign-ins with a wrong password, with the password typed into the
+    User ID field, and with the right password. Returns the
     RequestIDs sent."""
     bodies = [read_8_2(live), bad_signature(live), unknown_srv(live)]
     bodies.append(signed(signer_for(live.pki, c.S1),
@@ -269,10 +270,15 @@ def exercise(live: Live) -> list[str]:
     with live.engine.begin() as conn:
         set_password(conn, c.S1, PASSWORD, c.NOW)
     with httpx.Client(base_url=live.url, timeout=30) as browser:
-        for password, status in ((PASSWORD[::-1], 401), (PASSWORD, 303)):
+        # a wrong password, the password typed into the User ID field, then the right one
+        for user, password, status in (
+            (c.S1, PASSWORD[::-1], 401),
+            (PASSWORD, "", 401),
+            (c.S1, PASSWORD, 303),
+        ):
             form = browser.get("/ssi/login")
             csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-            r = browser.post("/ssi/login", data={"user": c.S1, "password": password, "csrf": csrf})
+            r = browser.post("/ssi/login", data={"user": user, "password": password, "csrf": csrf})
             assert r.status_code == status, r.text[:300]
     return [rid_of(b) for b in bodies]
 

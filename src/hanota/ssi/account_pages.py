@@ -89,7 +89,9 @@ def add_account_routes(r: APIRouter, ssi: SSI) -> None:
                 ssi.writer, user, password, now, lock_seconds=LOCK_SECONDS * ssi.speed
             )
         except SignInFailed:
-            log.info("ssi sign-in refused", user=user[:30])
+            # only a User ID is logged: anything else may be a password typed into the wrong field
+            shown = user.strip().upper() if q.EUI_RE.match(user.strip().upper()) else "(not a User ID)"
+            log.info("ssi sign-in refused", user=shown)
             return _login_page(ssi, request, next_=_safe_next(next), status=401, user=user,
                                error="Sign-in failed: wrong User ID or password, or too many attempts (wait "
                                "five minutes).")  # fmt: skip

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_testkit import RID, Store, pending
 
 import crafted
+from alerts.alerts_testkit import RID, Store, pending
 from duisclient import signer_for
 from hanota.alerts.outbox import AlertWriter
 from hanota.supplier.receiver import MAX_ALERT_BYTES, Receiver, RunningReceiver

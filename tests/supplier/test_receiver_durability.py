@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from alerts_testkit import Store, pending
 
 import crafted
+from alerts.alerts_testkit import Store, pending
 from hanota.alerts.outbox import AlertWriter
 from hanota.supplier.receiver import Receiver, Stored
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_testkit import DSP, Store
 from sqlalchemy import Engine
 
 import crafted
+from alerts.alerts_testkit import DSP, Store
 from hanota.api.app import create_app
 from hanota.bootstrap import build_context
 from hanota.clock import ManualClock

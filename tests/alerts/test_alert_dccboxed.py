@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from alerts_testkit import RID, Store, pending
 from cryptography import x509
 from lxml import etree
 from sqlalchemy import insert, select
 
 import crafted
+from alerts.alerts_testkit import RID, Store, pending
 from duisclient import signer_for
 from hanota.alerts.outbox import AlertWriter
 from hanota.db.models import AlertOutbox, AlertRecipient

@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alerts_testkit import Store, pending
 from sqlalchemy import text
 
 import crafted
+from alerts.alerts_testkit import Store, pending
 from hanota.alerts.delivery import DeliveryWorker
 from hanota.api.app import create_app
 from hanota.bootstrap import build_context, make_delivery

@@ -7,10 +7,10 @@ import re
 import socket
 
 import pytest
-from alerts_testkit import Store, pending
 from sqlalchemy import insert, select, update
 
 import crafted
+from alerts.alerts_testkit import Store, pending
 from hanota.alerts.endpoints import AUDIT_ACTION, EndpointChange, endpoint_problem, set_endpoint
 from hanota.db.models import AlertRecipient, AnomalyAudit, User
 from hanota.errors import AccessError, InputError

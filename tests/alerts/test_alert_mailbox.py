@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from alerts_testkit import DSP, Store, pending
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,6 +17,7 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 import crafted
+from alerts.alerts_testkit import DSP, Store, pending
 from duisclient import signer_for
 from hanota.alerts import mailbox
 from hanota.cli.main import app

@@ -6,10 +6,10 @@ from __future__ import annotations
 import itertools
 
 import httpx
-from alerts_testkit import DSP, Store
 from sqlalchemy import select
 
 import crafted
+from alerts.alerts_testkit import DSP, Store
 from duisclient import signer_for
 from hanota.alerts import mailbox
 from hanota.db.models import RequestCounter

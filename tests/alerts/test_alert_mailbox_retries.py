@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alerts_testkit import DSP, Store, pending
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 import crafted
+from alerts.alerts_testkit import DSP, Store, pending
 from hanota.anomaly.quarantine import RELEASED_KIND
 from hanota.background import ServerThread
 from hanota.cli.main import app

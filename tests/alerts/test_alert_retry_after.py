@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts_testkit import Store, pending
-
 import crafted
+from alerts.alerts_testkit import Store, pending
 from hanota.retry import retry_after_seconds as _retry_after
 
 

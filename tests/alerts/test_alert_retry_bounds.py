@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from alerts_testkit import Store, pending
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
 import crafted
+from alerts.alerts_testkit import Store, pending
 from hanota.alerts.delivery import AiohttpTransport, DeliveryWorker, redeliver
 from hanota.anomaly.quarantine import RELEASED_KIND
 from hanota.clock import ManualClock, ScaledClock

@@ -218,7 +218,32 @@ def valid_at(certificate: x509.Certificate, now: datetime) -> bool:
     return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
 
 
-def check_trusted(certificate: x509.Certificate, trust: TrustStore, now: datetime) -> None:
+class IssuedByCache:
+    """The verdicts of `x509.Certificate.verify_directly_issued_by` that succeeded, per (certificate, issuer)
+    pair: a pure function of the two certificates' bytes, so a verdict never goes stale. Which issuers are
+    trusted, and whether each is valid now, is still decided on every call. Bounded: cleared when full."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._verified: set[tuple[x509.Certificate, x509.Certificate]] = set()  # equal when the DER is
+
+    def verified(self, certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+        """Whether `issuer`'s signature on `certificate` verifies (raises like `verify_directly_issued_by`)."""
+        key = (certificate, issuer)
+        if key in self._verified:
+            return True
+        certificate.verify_directly_issued_by(issuer)
+        if len(self._verified) >= self.capacity:
+            self._verified.clear()
+        self._verified.add(key)
+        return True
+
+
+def check_trusted(
+    certificate: x509.Certificate, trust: TrustStore, now: datetime, *, issued_by: IssuedByCache | None = None
+) -> None:
+    """A certificate is trusted if it is pinned, or issued by a trusted issuer valid at `now` whose signature
+    on it verifies; SignatureError otherwise, saying why."""
     if trust.is_pinned(certificate):
         return
     problems: list[str] = []
@@ -229,7 +254,10 @@ def check_trusted(certificate: x509.Certificate, trust: TrustStore, now: datetim
             problems.append(f"issuer {issuer.subject.rfc4514_string()} is not valid at {now.isoformat()}")
             continue
         try:
-            certificate.verify_directly_issued_by(issuer)
+            if issued_by is None:
+                certificate.verify_directly_issued_by(issuer)
+            else:
+                issued_by.verified(certificate, issuer)
         except (ValueError, TypeError, CryptoInvalidSignature, UnsupportedAlgorithm) as exc:
             problems.append(
                 f"signature of issuer {issuer.subject.rfc4514_string()} does not verify ({exc!r})"

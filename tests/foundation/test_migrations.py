@@ -12,6 +12,8 @@ from hanota.db.models import Base
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
+    """The migrations build every table of the models and agree with them column for column; downgrading
+    removes them all, and upgrading again builds them again."""
     upgrade(db_url)
     eng = make_engine(db_url)
     try:

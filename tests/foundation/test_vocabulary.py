@@ -195,6 +195,8 @@ def test_the_device_lifecycle_is_a_tree_from_the_recorded_states() -> None:
 
 
 def test_a_job_only_leaves_dead_by_an_operators_retry_and_never_leaves_sent() -> None:
+    """A sent job is final; a dead one only becomes pending again (an operator's retry); a claimed one may
+    be dead-lettered."""
     assert JOB_TRANSITIONS[JobStatus.SENT] == frozenset()
     assert JOB_TRANSITIONS[JobStatus.DEAD] == {JobStatus.PENDING}
     assert JobStatus.DEAD in JOB_TRANSITIONS[JobStatus.SENDING]
@@ -202,6 +204,8 @@ def test_a_job_only_leaves_dead_by_an_operators_retry_and_never_leaves_sent() ->
 
 @pytest.mark.parametrize("text", ["south", "South", " SOUTH "])
 def test_a_region_is_read_in_any_case_and_keyed_in_lower_case(text: str) -> None:
+    """A region's name is read whatever its case; its profile key is lower case; a 4G hub region maps to its
+    geographic gateway and a gateway serves its own and its 4G hub region."""
     assert Region.parse(text) is Region.SOUTH
     assert Region.SOUTH.key == "south"
     assert lifecycle.gateway_region("4G South") == "South"
@@ -209,5 +213,6 @@ def test_a_region_is_read_in_any_case_and_keyed_in_lower_case(text: str) -> None
 
 
 def test_an_unknown_region_is_refused() -> None:
+    """A name that is no CSP region is refused with the names that are."""
     with pytest.raises(ValueError, match="unknown CSP region 'east'"):
         Region.parse("east")

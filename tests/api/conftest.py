@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,16 +43,24 @@ class Live:
         )
 
 
-@pytest.fixture
-def live(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Live]:
+@contextmanager
+def running_live(db_url: str, engine: Engine, tmp_path: Path, **settings: Any) -> Iterator[Live]:
+    """A live DSP on the crafted estate with a fresh PKI; `settings` override the defaults (secrets, limits)."""
     crafted.build(engine)
     clock = ManualClock(crafted.NOW)
     init_pki(engine, tmp_path / "pki", now=crafted.NOW)
-    settings = Settings(data_dir=tmp_path, database_url=db_url)
-    ctx = build_context(settings, clock=clock, migrate=False)
+    ctx = build_context(
+        Settings(data_dir=tmp_path, database_url=db_url, **settings), clock=clock, migrate=False
+    )
     with LiveServer(create_app(ctx)) as server, httpx.Client(timeout=30) as client:
         live = Live(server.url, engine, tmp_path / "pki", clock, client, ctx)
         yield live
         for r in live.routers:
             r.close()
     ctx.engine.dispose()
+
+
+@pytest.fixture
+def live(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Live]:
+    with running_live(db_url, engine, tmp_path) as live:
+        yield live

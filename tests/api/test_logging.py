@@ -22,16 +22,14 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 import crafted as c
-from api.conftest import Live
+from api.conftest import Live, running_live
 from duisclient import request, signed, signer_for
 from hanota.api.app import create_app
 from hanota.bootstrap import build_context
 from hanota.cli.main import app as cli_app
-from hanota.clock import ManualClock
 from hanota.csp.interface import SIGNATURE_HEADER, region_key, sign_body
 from hanota.duis import render_request
 from hanota.duis.requests import ReadInventory, UpdatePPMIDFirmware
-from hanota.estate.pki import init_pki
 from hanota.logs import configure_logging
 from hanota.settings import Settings
 from hanota.ssi.auth import set_password
@@ -47,19 +45,8 @@ REQUEST_FIELDS = {"event", "request_id", "originator", "srv", "code", "reason", 
 @pytest.fixture
 def live(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Live]:
     """A live DSP (as tests/api/conftest.py's) whose CSP HMAC and session secrets are this module's."""
-    c.build(engine)
-    clock = ManualClock(c.NOW)
-    init_pki(engine, tmp_path / "pki", now=c.NOW)
-    settings = Settings(
-        data_dir=tmp_path, database_url=db_url, csp_secret=CSP_SECRET, session_secret=SESSION_SECRET
-    )
-    ctx = build_context(settings, clock=clock, migrate=False)
-    with LiveServer(create_app(ctx)) as server, httpx.Client(timeout=30) as client:
-        live = Live(server.url, engine, tmp_path / "pki", clock, client, ctx)
+    with running_live(db_url, engine, tmp_path, csp_secret=CSP_SECRET, session_secret=SESSION_SECRET) as live:
         yield live
-        for r in live.routers:
-            r.close()
-    ctx.engine.dispose()
 
 
 @pytest.fixture

@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from api.conftest import live  # noqa: F401 - re-exported fixture
+from dsp.event_testkit import campaign  # noqa: F401 - re-exported fixture

@@ -8,7 +8,6 @@ crafted estate's live DSP.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,18 +23,6 @@ from hanota.csp.runner import GatewayRunner
 from hanota.db.models import Device, RequestDevice
 from hanota.firmware import build_image, parse_image
 from hanota.network.profile import load_profile
-
-
-@pytest.fixture
-def campaign(live: Live) -> Iterator[list[GatewayRunner]]:
-    ids = tuple(e.device_id for e in c.MIXED)
-    assert submit(live, ids) == "W110401"
-    assert live.router().run_once() == 1
-    runners = make_runners(live.ctx, live.url)
-    run_campaign(live, runners)
-    yield runners
-    for r in runners:
-        r.close()
 
 
 def on_h1(hardware_version: int) -> dict[str, Any]:

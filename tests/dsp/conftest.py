@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
+from event_testkit import campaign  # noqa: F401 - re-exported fixture
+
 from api.conftest import live  # noqa: F401 - re-exported fixture

@@ -10,7 +10,6 @@ import json
 from collections import Counter
 
 import httpx
-import pytest
 from event_testkit import FINAL, HOUR, run_campaign
 from sqlalchemy import func, select, text, update
 
@@ -23,18 +22,6 @@ from hanota.csp.runner import GatewayRunner
 from hanota.db.models import AlertOutbox, CSPEventBatch, CSPTarget, Device, FirmwareHistory, RequestDevice
 from hanota.duis import parse_document, parse_response
 from hanota.duis.alerts import CommsHubAlert, CSPFirmwareDeliveryStatus, DCCAlertMessage, PPMIDAlert
-
-
-@pytest.fixture
-def campaign(live: Live) -> list[GatewayRunner]:
-    ids = tuple(e.device_id for e in c.MIXED)
-    assert submit(live, ids) == "W110401"
-    assert live.router().run_once() == 1
-    runners = make_runners(live.ctx, live.url)
-    run_campaign(live, runners)
-    yield runners
-    for r in runners:
-        r.close()
 
 
 def test_every_sent_device_ends_in_one_final_state_with_its_alerts(

@@ -24,6 +24,7 @@ from hanota.api.nul_guard import RefuseNul
 from hanota.bootstrap import AppContext, build_context, make_delivery, make_router, make_runners
 from hanota.csp.gateway import gateway_router
 from hanota.csp.interface import API_VERSION
+from hanota.dsp.service import unread
 from hanota.duis.codes import WebService
 from hanota.logs import configure_logging, get_logger
 from hanota.settings import Settings
@@ -49,11 +50,9 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 
 def _refused(status: int, reason: str, t0: float) -> Response:
-    """A DUIS request refused before it is read (media type, size): its one log line, and the plain answer
-    (no RequestID was read, so there is nothing to sign an answer to)."""
-    log.info("request", request_id=None, originator=None, srv=None, code=None, status=status, reason=reason,
-             ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
-    return PlainTextResponse(f"{reason}\n", status_code=status)
+    """A DUIS request refused before it is read: logged and answered as the DSP refuses an unreadable one."""
+    answer = unread(status, reason, t0)
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
 def create_app(ctx: AppContext) -> FastAPI:

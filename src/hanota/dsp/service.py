@@ -145,6 +145,15 @@ def _peek(root: etree._Element) -> tuple[RequestID | None, str | None]:
     return rid, srv
 
 
+def unread(status: int, reason: str, t0: float) -> Answer:
+    """A DUIS request refused before it could be read (media type, size, not XML, no RequestID): its one log
+    line (no RequestID to carry: its HTTP status instead), and the plain-text answer (there is nothing to sign
+    an answer to). The HTTP layer's refusals come here too, so every DUIS request logs the same line."""
+    log.info("request", request_id=None, originator=None, srv=None, code=None, status=status, reason=reason,
+             ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
+    return Answer(status, f"{reason}\n".encode(), "text/plain")
+
+
 class DSPService:
     """Turns request bytes into signed answer bytes. Thread-safe; one per process."""
 
@@ -189,12 +198,12 @@ class DSPService:
         try:
             root = parse_document(body, max_bytes=self.max_body_bytes, limits=self.xml_limits)
         except TooLarge as e:
-            return self._unread(413, e.message, t0)
+            return unread(413, e.message, t0)
         except InputError as e:
-            return self._unread(400, f"not a DUIS request: {e.message}", t0)
+            return unread(400, f"not a DUIS request: {e.message}", t0)
         rid, srv = _peek(root)
         if rid is None:
-            return self._unread(400, "not a DUIS request: no readable RequestID", t0)
+            return unread(400, "not a DUIS request: no readable RequestID", t0)
         now = self.clock.now()
         reason: str | None = None
         try:
@@ -216,14 +225,6 @@ class DSPService:
         signed = self.signer.sign_element(render_response_element(response))
         self._log(rid, srv, response.response_code, reason, t0)
         return Answer(200, signed, code=response.response_code)
-
-    @staticmethod
-    def _unread(status: int, reason: str, t0: float) -> Answer:
-        """A body that is not a readable DUIS request: its one log line (no RequestID to carry, its HTTP
-        status instead), and the plain-text answer (there is nothing to sign an answer to)."""
-        log.info("request", request_id=None, originator=None, srv=None, code=None, status=status, reason=reason,
-                 ms=round((time.perf_counter() - t0) * 1000, 1))  # fmt: skip
-        return Answer(status, f"{reason}\n".encode(), "text/plain")
 
     @staticmethod
     def _log(rid: RequestID, srv: str | None, code: str, reason: str | None, t0: float) -> None:

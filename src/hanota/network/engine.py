@@ -90,7 +90,7 @@ from hanota.network.outcomes import (
     draw_targets,
     hardware_mismatch,
 )
-from hanota.network.profile import REGION_CODE, NetworkProfile, as_region
+from hanota.network.profile import REGION_CODE, NetworkProfile
 from hanota.network.results import (
     OUT_ACTIVATED,
     OUT_ACTIVATION_FAILED,
@@ -160,7 +160,7 @@ class NetworkEngine:
         if seed < 0:
             raise ValueError(f"seed must be non-negative, got {seed}")
         self.profile = profile
-        self.region = as_region(region)
+        self.region = Region.parse(region)
         self.seed = seed
         self.emit_events = emit_events
         wan = profile.wan.region(self.region)

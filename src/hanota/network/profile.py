@@ -33,11 +33,6 @@ REGION_CODE: dict[Region, int] = {Region.NORTH: 1, Region.CENTRAL: 2, Region.SOU
 """A region as a small integer, for seeding random streams (fixed: changing it changes every run)."""
 
 
-def as_region(region: Region | str) -> Region:
-    """`region` itself, or the region a name in any case names (`Region.parse`); ValueError otherwise."""
-    return region if isinstance(region, Region) else Region.parse(region)
-
-
 @dataclass(frozen=True, slots=True)
 class RegionWan:
     """One region's WAN: `sessions` concurrent transfers at `bitrate_bps` each."""
@@ -78,7 +73,7 @@ class WanProfile:
     def region(self, region: Region | str) -> RegionWan:
         """The WAN of `region` (a `Region`, or its name in any case: 'north', 'North')."""
         return {Region.NORTH: self.north, Region.CENTRAL: self.central, Region.SOUTH: self.south}[
-            as_region(region)
+            Region.parse(region)
         ]
 
     def link(self, name: str) -> RegionWan | WanLink:
